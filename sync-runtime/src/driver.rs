@@ -1,0 +1,405 @@
+//! The page loop. For each page: fetch → validate → canonicalize and hash → commit records,
+//! page cursor and checkpoint in one transaction. Page k+1 is fetched and prepared while page
+//! k commits (at most two pages in flight), so fetching, parsing and writing overlap.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sync_sdk::{
+    Connection, ContextParts, DeletionStrategy, ErasedPage, ErasedRequest, ErasedSync, ErrorKind,
+    HttpClient, Logger, SyncError, SyncSpec,
+};
+use tokio::sync::mpsc;
+
+use crate::canonical::{canonical_bytes, hash};
+use crate::connection::Credentials;
+use crate::http::{ReqwestTransport, RunCounters};
+use crate::store::{
+    ChangeCounts, PageEnd, PageWrite, PreparedRecord, RequestStats, RunEnd, RunStatus,
+    StartOptions, Store, StoreError, SyncKey,
+};
+use crate::validate::RecordValidator;
+
+/// Everything needed to run one sync for one connection.
+#[derive(Debug, Clone)]
+pub struct SyncTarget {
+    /// Connection, integration and sync names.
+    pub key: SyncKey,
+    /// The sync.
+    pub sync: Arc<dyn ErasedSync>,
+    /// The connection as the sync sees it.
+    pub connection: Arc<Connection>,
+    /// Base URL requests are resolved against.
+    pub base_url: String,
+    /// Credentials the transport injects.
+    pub credentials: Credentials,
+    /// Connection metadata.
+    pub metadata: Value,
+}
+
+/// Progress after each committed page.
+#[derive(Debug, Clone, Copy)]
+pub struct PageProgress {
+    /// 1-based page number within the pass.
+    pub page: u64,
+    /// Records on the page.
+    pub records: u64,
+    /// Changes so far in this run.
+    pub total: ChangeCounts,
+}
+
+/// Receives progress (the CLI's progress bar).
+pub trait Progress: Send + Sync {
+    /// Called after each page commits.
+    fn on_page(&self, progress: &PageProgress);
+}
+
+/// Options for one run.
+#[derive(Clone, Default)]
+pub struct RunOptions {
+    /// Forget the checkpoint and any interrupted pass; run a full pass.
+    pub reset: bool,
+    /// Stop cleanly after the first page that commits past this budget (status STOPPED; the
+    /// pass continues on the next run).
+    pub max_duration: Option<Duration>,
+    /// Stop after this many pages in this run (status STOPPED).
+    pub max_pages: Option<u64>,
+    /// Set to stop after the page in flight commits (graceful shutdown).
+    pub stop: Option<Arc<AtomicBool>>,
+    /// Progress sink.
+    pub progress: Option<Arc<dyn Progress>>,
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("reset", &self.reset)
+            .field("max_duration", &self.max_duration)
+            .field("max_pages", &self.max_pages)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunReport {
+    /// Run id.
+    pub run_id: i64,
+    /// How it ended.
+    pub status: RunStatus,
+    /// Whether it resumed an interrupted pass.
+    pub resumed: bool,
+    /// Pages committed by this run.
+    pub pages: u64,
+    /// Changes this run committed.
+    pub counts: ChangeCounts,
+    /// Provider requests.
+    pub stats: RequestStats,
+    /// The error, for a failed run.
+    pub error: Option<String>,
+    /// Its classification.
+    pub error_kind: Option<ErrorKind>,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// Runs syncs against a store.
+#[derive(Clone)]
+pub struct Driver {
+    store: Arc<dyn Store>,
+    client: reqwest::Client,
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver").finish_non_exhaustive()
+    }
+}
+
+struct PreparedPage {
+    number: u64,
+    records: Vec<PreparedRecord>,
+    deleted_ids: Vec<String>,
+    next_cursor: Option<String>,
+    checkpoint: Option<Value>,
+}
+
+/// Validate, canonicalize and hash a fetched page; errors name the page and the record.
+fn prepare(
+    page: ErasedPage,
+    validator: &RecordValidator,
+    number: u64,
+) -> Result<PreparedPage, SyncError> {
+    let mut records = Vec::with_capacity(page.records.len());
+    for (i, record) in page.records.into_iter().enumerate() {
+        if record.id.is_empty() {
+            return Err(SyncError::data(format!(
+                "page {number}: record {i} has no id"
+            )));
+        }
+        validator.check(&record.value).map_err(|message| {
+            SyncError::data(format!(
+                "page {number}: record {i} (id {:?}) {message}",
+                record.id
+            ))
+        })?;
+        let json = canonical_bytes(&record.value);
+        records.push(PreparedRecord {
+            hash: hash(&json),
+            id: record.id,
+            json,
+            tombstone: record.deleted,
+        });
+    }
+    Ok(PreparedPage {
+        number,
+        records,
+        deleted_ids: page.deleted_ids,
+        next_cursor: page.next_cursor,
+        checkpoint: page.checkpoint,
+    })
+}
+
+impl Driver {
+    /// A driver writing to `store`, sending requests with `client`.
+    pub fn new(store: Arc<dyn Store>, client: reqwest::Client) -> Self {
+        Self { store, client }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Run `target` once: resume its interrupted pass or start a new one, and go until the
+    /// pass completes, a page fails, or a stop condition in `options` holds.
+    ///
+    /// A failure of the sync (provider, data, auth…) is reported in the [`RunReport`] with
+    /// everything committed before it kept; only a storage failure is an `Err`.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn run(
+        &self,
+        target: &SyncTarget,
+        options: RunOptions,
+    ) -> Result<RunReport, StoreError> {
+        let began = Instant::now();
+        let spec: SyncSpec = target.sync.spec();
+        let key = &target.key;
+        let start = self
+            .store
+            .start_run(
+                key,
+                StartOptions {
+                    kind: spec.kind,
+                    reset: options.reset,
+                },
+            )
+            .await?;
+        let counters = Arc::new(RunCounters::default());
+        let mut report = RunReport {
+            run_id: start.run_id,
+            status: RunStatus::Running,
+            resumed: start.resumed,
+            pages: 0,
+            counts: ChangeCounts::default(),
+            stats: RequestStats::default(),
+            error: None,
+            error_kind: None,
+            elapsed: Duration::ZERO,
+        };
+        let fail = |report: &mut RunReport, error: SyncError| {
+            report.status = RunStatus::Failed;
+            report.error_kind = Some(error.kind());
+            report.error = Some(error.to_string());
+        };
+
+        let setup = (|| {
+            let model = spec.models.first().ok_or_else(|| {
+                SyncError::config(format!("sync {:?} declares no model", spec.name))
+            })?;
+            let validator =
+                RecordValidator::new(&model.name, &model.schema).map_err(SyncError::config)?;
+            let transport = ReqwestTransport::new(
+                self.client.clone(),
+                target.credentials.clone(),
+                counters.clone(),
+            );
+            let http = HttpClient::new(Arc::new(transport), target.base_url.clone());
+            let log = Logger::new(&key.connection_id, &key.integration, &key.sync);
+            let parts = ContextParts::new(
+                http,
+                target.connection.clone(),
+                target.metadata.clone(),
+                log,
+            );
+            let runner = target.sync.clone().start(parts)?;
+            Ok::<_, SyncError>((model.name.clone(), validator, runner))
+        })();
+        let (model, validator, runner) = match setup {
+            Ok(parts) => parts,
+            Err(error) => {
+                fail(&mut report, error);
+                self.store
+                    .end_run(
+                        key,
+                        start.run_id,
+                        RunEnd::Failed(report.error.clone().unwrap_or_default()),
+                        counters.snapshot(),
+                    )
+                    .await?;
+                report.elapsed = began.elapsed();
+                return Ok(report);
+            }
+        };
+
+        // Fetch stage: fetch, advance the checkpoint, validate and hash; at most one prepared
+        // page waits in the channel while another commits.
+        let (tx, mut rx) = mpsc::channel::<Result<PreparedPage, SyncError>>(1);
+        let filter = start.filter.clone();
+        let mut cursor = start.cursor.clone();
+        let mut checkpoint = start.checkpoint.clone();
+        let first_page = start.pages_done + 1;
+        let fetcher = tokio::spawn(async move {
+            let mut seen_cursors: HashSet<u64> = HashSet::new();
+            if let Some(c) = &cursor {
+                seen_cursors.insert(hash(c.as_bytes()));
+            }
+            let mut number = first_page;
+            loop {
+                let request = ErasedRequest::new(
+                    filter.as_ref(),
+                    cursor.as_deref(),
+                    checkpoint.as_ref(),
+                    number - 1,
+                );
+                let result = match runner.fetch_page(request).await {
+                    Ok(page) => prepare(page, &validator, number),
+                    Err(e) => Err(e.context(format!("page {number}"))),
+                };
+                let page = match result {
+                    Ok(page) => page,
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                };
+                let next = page.next_cursor.clone();
+                checkpoint = page.checkpoint.clone();
+                if let Some(next) = &next
+                    && !seen_cursors.insert(hash(next.as_bytes()))
+                {
+                    let _ = tx
+                        .send(Err(SyncError::provider(format!(
+                            "page {number}: the provider returned cursor {next:?} a second time in this pass; \
+                             stopping instead of looping"
+                        ))))
+                        .await;
+                    return;
+                }
+                if tx.send(Ok(page)).await.is_err() {
+                    return;
+                }
+                match next {
+                    Some(next) => cursor = Some(next),
+                    None => return,
+                }
+                number += 1;
+            }
+        });
+
+        let deletion = spec.deletion;
+        while let Some(message) = rx.recv().await {
+            let page = match message {
+                Ok(page) => page,
+                Err(error) => {
+                    fail(&mut report, error);
+                    break;
+                }
+            };
+            let end = if page.next_cursor.is_none() {
+                PageEnd::Last { deletion }
+            } else {
+                PageEnd::More
+            };
+            let records = page.records.len() as u64;
+            let number = page.number;
+            let write = PageWrite {
+                run_id: start.run_id,
+                model: model.clone(),
+                records: page.records,
+                deleted_ids: page.deleted_ids,
+                next_cursor: page.next_cursor,
+                checkpoint: page.checkpoint,
+                track_seen: deletion == DeletionStrategy::FullRefresh && start.filter.is_none(),
+                requests: counters.snapshot().requests,
+                end,
+            };
+            let counts = match self.store.commit_page(key, write).await {
+                Ok(counts) => counts,
+                Err(e) => {
+                    fail(
+                        &mut report,
+                        SyncError::internal(format!("page {number}: commit failed: {e}")),
+                    );
+                    break;
+                }
+            };
+            report.pages += 1;
+            report.counts.add(counts);
+            if let Some(progress) = &options.progress {
+                progress.on_page(&PageProgress {
+                    page: number,
+                    records,
+                    total: report.counts,
+                });
+            }
+            if matches!(end, PageEnd::Last { .. }) {
+                report.status = RunStatus::Success;
+                break;
+            }
+            let out_of_time = options.max_duration.is_some_and(|d| began.elapsed() >= d);
+            let out_of_pages = options.max_pages.is_some_and(|n| report.pages >= n);
+            let stopping = options
+                .stop
+                .as_ref()
+                .is_some_and(|s| s.load(Ordering::Relaxed));
+            if out_of_time || out_of_pages || stopping {
+                report.status = RunStatus::Stopped;
+                break;
+            }
+        }
+        drop(rx);
+        fetcher.abort();
+        let _ = fetcher.await;
+        if report.status == RunStatus::Running {
+            // The fetch stage ended without a last page or an error: it panicked.
+            fail(
+                &mut report,
+                SyncError::internal("the fetch task ended unexpectedly"),
+            );
+        }
+        report.stats = counters.snapshot();
+        match report.status {
+            RunStatus::Success => self.store.record_stats(start.run_id, report.stats).await?,
+            RunStatus::Stopped => {
+                self.store
+                    .end_run(key, start.run_id, RunEnd::Stopped, report.stats)
+                    .await?
+            }
+            _ => {
+                let message = report.error.clone().unwrap_or_default();
+                tracing::warn!(sync = %key, error = %message, "run failed");
+                self.store
+                    .end_run(key, start.run_id, RunEnd::Failed(message), report.stats)
+                    .await?
+            }
+        }
+        report.elapsed = began.elapsed();
+        Ok(report)
+    }
+}

@@ -1,0 +1,22 @@
+//! # sync-runtime: the syncfn engine
+//!
+//! - [`driver`]: the page loop (fetch → validate → hash → commit in one transaction).
+//! - [`store`]: the records cache and run state behind the [`store::Store`] trait.
+//! - [`http`]: the provider transport behind the SDK's `HttpClient`.
+//! - [`registry`]: the integrations a binary knows.
+//! - [`cli`]: the `syncfn` command line.
+//! - [`fake_crm`]: a loopback CRM provider for the demo, tests and benchmarks.
+
+pub mod canonical;
+pub mod cli;
+pub mod connection;
+pub mod driver;
+pub mod fake_crm;
+pub mod http;
+pub mod registry;
+pub mod store;
+pub mod validate;
+
+pub use driver::{Driver, RunOptions, RunReport, SyncTarget};
+pub use registry::Registry;
+pub use store::{SqliteStore, Store};

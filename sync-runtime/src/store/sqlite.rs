@@ -1,0 +1,823 @@
+//! The embedded SQLite store (WAL). One writer connection serializes commits; a second
+//! connection serves reads so listings never wait behind a page commit.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params, types::Value as SqlValue};
+use serde_json::Value;
+use sync_sdk::{DeletionStrategy, SyncKind};
+
+use super::{
+    ChangeCounts, LastAction, MAX_LIST_LIMIT, PageEnd, PageWrite, RecordMetadata, RecordPage,
+    RecordQuery, RequestStats, RunEnd, RunRecord, RunStart, RunStatus, StartOptions, Store,
+    StoreError, StoredConnection, StoredRecord, SyncKey, now_timestamp,
+};
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS streams (
+    stream_id     INTEGER PRIMARY KEY,
+    connection_id TEXT NOT NULL,
+    model         TEXT NOT NULL,
+    last_cursor   INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (connection_id, model)
+);
+CREATE TABLE IF NOT EXISTS records (
+    stream_id        INTEGER NOT NULL,
+    id               TEXT NOT NULL,
+    data             BLOB NOT NULL,
+    hash             INTEGER NOT NULL,
+    first_seen_at    TEXT NOT NULL,
+    last_modified_at TEXT NOT NULL,
+    last_action      TEXT NOT NULL,
+    deleted_at       TEXT,
+    cursor           INTEGER NOT NULL,
+    PRIMARY KEY (stream_id, id)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS records_by_cursor ON records (stream_id, cursor);
+CREATE TABLE IF NOT EXISTS sync_state (
+    connection_id   TEXT NOT NULL,
+    integration     TEXT NOT NULL,
+    sync            TEXT NOT NULL,
+    checkpoint      TEXT,
+    pass_id         INTEGER,
+    pass_filter     TEXT,
+    pass_checkpoint TEXT,
+    pass_cursor     TEXT,
+    pass_pages      INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (connection_id, integration, sync)
+);
+CREATE TABLE IF NOT EXISTS pass_seen (
+    pass_id   INTEGER NOT NULL,
+    stream_id INTEGER NOT NULL,
+    id        TEXT NOT NULL,
+    PRIMARY KEY (pass_id, stream_id, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS runs (
+    run_id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    pass_id       INTEGER NOT NULL DEFAULT 0,
+    connection_id TEXT NOT NULL,
+    integration   TEXT NOT NULL,
+    sync          TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    resumed       INTEGER NOT NULL DEFAULT 0,
+    started_at    TEXT NOT NULL,
+    ended_at      TEXT,
+    pages         INTEGER NOT NULL DEFAULT 0,
+    added         INTEGER NOT NULL DEFAULT 0,
+    updated       INTEGER NOT NULL DEFAULT 0,
+    deleted       INTEGER NOT NULL DEFAULT 0,
+    unchanged     INTEGER NOT NULL DEFAULT 0,
+    requests      INTEGER NOT NULL DEFAULT 0,
+    retries       INTEGER NOT NULL DEFAULT 0,
+    rate_limited  INTEGER NOT NULL DEFAULT 0,
+    wait_ms       INTEGER NOT NULL DEFAULT 0,
+    error         TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_by_sync ON runs (connection_id, integration, sync, run_id);
+CREATE TABLE IF NOT EXISTS connections (
+    connection_id TEXT PRIMARY KEY,
+    integration   TEXT NOT NULL,
+    config        TEXT NOT NULL,
+    metadata      TEXT NOT NULL,
+    created_at    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL
+);
+"#;
+
+/// The embedded SQLite records store.
+#[derive(Clone)]
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Arc<Mutex<Connection>>,
+    reader: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Render a cursor counter as the opaque cursor string (fixed width, so it sorts as text).
+pub(crate) fn encode_cursor(n: i64) -> String {
+    format!("{n:016x}")
+}
+
+/// Parse an opaque cursor string.
+pub(crate) fn decode_cursor(s: &str) -> Result<i64, StoreError> {
+    if s.len() == 16
+        && let Ok(n) = i64::from_str_radix(s, 16)
+        && n >= 0
+    {
+        return Ok(n);
+    }
+    Err(StoreError::Invalid(format!(
+        "invalid cursor {s:?}: pass back a cursor from a record's _metadata.cursor or a listing's next_cursor"
+    )))
+}
+
+fn json_text(value: &Option<Value>) -> Option<String> {
+    value.as_ref().map(|v| v.to_string())
+}
+
+fn parse_json_text(text: Option<String>) -> Result<Option<Value>, StoreError> {
+    match text {
+        None => Ok(None),
+        Some(t) => serde_json::from_str(&t)
+            .map(Some)
+            .map_err(|e| StoreError::Database(format!("stored JSON is corrupt: {e}"))),
+    }
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the store at `path`.
+    ///
+    /// # Errors
+    /// [`StoreError::Open`] naming the path.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let open_err = |e: rusqlite::Error| StoreError::Open {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        };
+        let writer = Connection::open(&path).map_err(open_err)?;
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;",
+            )
+            .map_err(open_err)?;
+        writer.execute_batch(SCHEMA).map_err(open_err)?;
+        let version: Option<String> = writer
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(open_err)?;
+        match version {
+            None => {
+                writer
+                    .execute(
+                        "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
+                        [SCHEMA_VERSION.to_string()],
+                    )
+                    .map_err(open_err)?;
+            }
+            Some(v) if v == SCHEMA_VERSION.to_string() => {}
+            Some(v) => {
+                return Err(StoreError::Open {
+                    path: path.display().to_string(),
+                    message: format!(
+                        "schema version {v} is not supported by this syncfn (expects {SCHEMA_VERSION})"
+                    ),
+                });
+            }
+        }
+        let reader = Connection::open(&path).map_err(open_err)?;
+        reader
+            .execute_batch("PRAGMA busy_timeout = 10000;")
+            .map_err(open_err)?;
+        Ok(Self {
+            path,
+            writer: Arc::new(Mutex::new(writer)),
+            reader: Arc::new(Mutex::new(reader)),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = self.writer.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("store task failed: {e}")))?
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = self.reader.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("store task failed: {e}")))?
+    }
+}
+
+fn stream_id(
+    tx: &Transaction<'_>,
+    connection_id: &str,
+    model: &str,
+) -> Result<(i64, i64), StoreError> {
+    tx.execute(
+        "INSERT OR IGNORE INTO streams (connection_id, model) VALUES (?1, ?2)",
+        params![connection_id, model],
+    )?;
+    Ok(tx.query_row(
+        "SELECT stream_id, last_cursor FROM streams WHERE connection_id = ?1 AND model = ?2",
+        params![connection_id, model],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
+}
+
+/// Mark `id` deleted if it is present and not deleted yet. Returns whether it changed.
+fn mark_deleted(
+    tx: &Transaction<'_>,
+    stream: i64,
+    id: &str,
+    now: &str,
+    cursor: &mut i64,
+) -> Result<bool, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "UPDATE records SET last_action = 'DELETED', deleted_at = ?3, last_modified_at = ?3, cursor = ?4
+         WHERE stream_id = ?1 AND id = ?2 AND last_action != 'DELETED'",
+    )?;
+    let changed = stmt.execute(params![stream, id, now, *cursor + 1])?;
+    if changed > 0 {
+        *cursor += 1;
+    }
+    Ok(changed > 0)
+}
+
+fn commit_page_tx(
+    tx: &Transaction<'_>,
+    key: &SyncKey,
+    page: &PageWrite,
+) -> Result<ChangeCounts, StoreError> {
+    let now = now_timestamp();
+    let (stream, mut cursor) = stream_id(tx, &key.connection_id, &page.model)?;
+    let (pass_id, pass_filter): (Option<i64>, Option<String>) = tx.query_row(
+        "SELECT pass_id, pass_filter FROM sync_state WHERE connection_id = ?1 AND integration = ?2 AND sync = ?3",
+        params![key.connection_id, key.integration, key.sync],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let pass_id = pass_id.ok_or_else(|| {
+        StoreError::Invalid(format!("no pass in progress for {key}: start a run first"))
+    })?;
+    let mut counts = ChangeCounts::default();
+    {
+        let mut lookup = tx.prepare_cached(
+            "SELECT hash, last_action FROM records WHERE stream_id = ?1 AND id = ?2",
+        )?;
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO records (stream_id, id, data, hash, first_seen_at, last_modified_at, last_action, deleted_at, cursor)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, 'ADDED', NULL, ?6)",
+        )?;
+        let mut update = tx.prepare_cached(
+            "UPDATE records SET data = ?3, hash = ?4, last_modified_at = ?5, last_action = ?6, deleted_at = NULL, cursor = ?7
+             WHERE stream_id = ?1 AND id = ?2",
+        )?;
+        let mut seen = tx.prepare_cached(
+            "INSERT OR IGNORE INTO pass_seen (pass_id, stream_id, id) VALUES (?1, ?2, ?3)",
+        )?;
+        for record in &page.records {
+            if page.track_seen {
+                seen.execute(params![pass_id, stream, record.id])?;
+            }
+            let existing: Option<(i64, String)> = lookup
+                .query_row(params![stream, record.id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let hash = record.hash as i64;
+            if record.tombstone {
+                if mark_deleted(tx, stream, &record.id, &now, &mut cursor)? {
+                    counts.deleted += 1;
+                } else {
+                    counts.unchanged += 1;
+                }
+                continue;
+            }
+            match existing {
+                None => {
+                    cursor += 1;
+                    insert.execute(params![stream, record.id, record.json, hash, now, cursor])?;
+                    counts.added += 1;
+                }
+                Some((_, action)) if action == "DELETED" => {
+                    cursor += 1;
+                    update.execute(params![
+                        stream,
+                        record.id,
+                        record.json,
+                        hash,
+                        now,
+                        "ADDED",
+                        cursor
+                    ])?;
+                    counts.added += 1;
+                }
+                Some((old, _)) if old == hash => counts.unchanged += 1,
+                Some(_) => {
+                    cursor += 1;
+                    update.execute(params![
+                        stream,
+                        record.id,
+                        record.json,
+                        hash,
+                        now,
+                        "UPDATED",
+                        cursor
+                    ])?;
+                    counts.updated += 1;
+                }
+            }
+        }
+    }
+    for id in &page.deleted_ids {
+        if mark_deleted(tx, stream, id, &now, &mut cursor)? {
+            counts.deleted += 1;
+        }
+    }
+    if let PageEnd::Last { deletion } = page.end
+        && deletion == DeletionStrategy::FullRefresh
+        && pass_filter.is_none()
+    {
+        counts.deleted += full_refresh_diff(tx, stream, pass_id, &now, &mut cursor)?;
+    }
+    tx.execute(
+        "UPDATE streams SET last_cursor = ?2 WHERE stream_id = ?1",
+        params![stream, cursor],
+    )?;
+    let checkpoint = json_text(&page.checkpoint);
+    match page.end {
+        PageEnd::More => {
+            tx.execute(
+                "UPDATE sync_state SET pass_cursor = ?4, pass_checkpoint = ?5, pass_pages = pass_pages + 1
+                 WHERE connection_id = ?1 AND integration = ?2 AND sync = ?3",
+                params![key.connection_id, key.integration, key.sync, page.next_cursor, checkpoint],
+            )?;
+        }
+        PageEnd::Last { .. } => {
+            tx.execute("DELETE FROM pass_seen WHERE pass_id = ?1", [pass_id])?;
+            tx.execute(
+                "UPDATE sync_state SET checkpoint = ?4, pass_id = NULL, pass_filter = NULL,
+                    pass_checkpoint = NULL, pass_cursor = NULL, pass_pages = 0
+                 WHERE connection_id = ?1 AND integration = ?2 AND sync = ?3",
+                params![key.connection_id, key.integration, key.sync, checkpoint],
+            )?;
+        }
+    }
+    let status = match page.end {
+        PageEnd::More => None,
+        PageEnd::Last { .. } => Some(RunStatus::Success.as_str()),
+    };
+    tx.execute(
+        "UPDATE runs SET pages = pages + 1, added = added + ?2, updated = updated + ?3,
+            deleted = deleted + ?4, unchanged = unchanged + ?5, requests = ?6,
+            status = COALESCE(?7, status), ended_at = CASE WHEN ?7 IS NULL THEN ended_at ELSE ?8 END
+         WHERE run_id = ?1",
+        params![
+            page.run_id,
+            counts.added as i64,
+            counts.updated as i64,
+            counts.deleted as i64,
+            counts.unchanged as i64,
+            page.requests as i64,
+            status,
+            now
+        ],
+    )?;
+    Ok(counts)
+}
+
+/// Mark every live record of `stream` the pass did not see as deleted, in batches so memory
+/// stays bounded.
+fn full_refresh_diff(
+    tx: &Transaction<'_>,
+    stream: i64,
+    pass_id: i64,
+    now: &str,
+    cursor: &mut i64,
+) -> Result<u64, StoreError> {
+    const BATCH: usize = 1000;
+    let mut deleted = 0;
+    loop {
+        let ids: Vec<String> = {
+            let mut stmt = tx.prepare_cached(
+                "SELECT r.id FROM records r
+                 WHERE r.stream_id = ?1 AND r.last_action != 'DELETED'
+                   AND NOT EXISTS (SELECT 1 FROM pass_seen s WHERE s.pass_id = ?2 AND s.stream_id = ?1 AND s.id = r.id)
+                 ORDER BY r.cursor LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![stream, pass_id, BATCH as i64], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        for id in &ids {
+            if mark_deleted(tx, stream, id, now, cursor)? {
+                deleted += 1;
+            }
+        }
+        if ids.len() < BATCH {
+            return Ok(deleted);
+        }
+    }
+}
+
+fn run_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+    let status: String = r.get("status")?;
+    Ok(RunRecord {
+        run_id: r.get("run_id")?,
+        pass_id: r.get("pass_id")?,
+        connection_id: r.get("connection_id")?,
+        integration: r.get("integration")?,
+        sync: r.get("sync")?,
+        status: RunStatus::parse(&status),
+        resumed: r.get::<_, i64>("resumed")? != 0,
+        started_at: r.get("started_at")?,
+        ended_at: r.get("ended_at")?,
+        pages: r.get::<_, i64>("pages")? as u64,
+        counts: ChangeCounts {
+            added: r.get::<_, i64>("added")? as u64,
+            updated: r.get::<_, i64>("updated")? as u64,
+            deleted: r.get::<_, i64>("deleted")? as u64,
+            unchanged: r.get::<_, i64>("unchanged")? as u64,
+        },
+        stats: RequestStats {
+            requests: r.get::<_, i64>("requests")? as u64,
+            retries: r.get::<_, i64>("retries")? as u64,
+            rate_limited: r.get::<_, i64>("rate_limited")? as u64,
+            wait_ms: r.get::<_, i64>("wait_ms")? as u64,
+        },
+        error: r.get("error")?,
+    })
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn start_run(
+        &self,
+        key: &SyncKey,
+        options: StartOptions,
+    ) -> Result<RunStart, StoreError> {
+        let key = key.clone();
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let now = now_timestamp();
+            tx.execute(
+                "UPDATE runs SET status = 'INTERRUPTED', ended_at = ?4,
+                    error = COALESCE(error, 'the process stopped before the run ended')
+                 WHERE connection_id = ?1 AND integration = ?2 AND sync = ?3 AND status = 'RUNNING'",
+                params![key.connection_id, key.integration, key.sync, now],
+            )?;
+            tx.execute(
+                "INSERT OR IGNORE INTO sync_state (connection_id, integration, sync) VALUES (?1, ?2, ?3)",
+                params![key.connection_id, key.integration, key.sync],
+            )?;
+            if options.reset {
+                tx.execute(
+                    "DELETE FROM pass_seen WHERE pass_id = (SELECT pass_id FROM sync_state
+                        WHERE connection_id = ?1 AND integration = ?2 AND sync = ?3)",
+                    params![key.connection_id, key.integration, key.sync],
+                )?;
+                tx.execute(
+                    "UPDATE sync_state SET checkpoint = NULL, pass_id = NULL, pass_filter = NULL,
+                        pass_checkpoint = NULL, pass_cursor = NULL, pass_pages = 0
+                     WHERE connection_id = ?1 AND integration = ?2 AND sync = ?3",
+                    params![key.connection_id, key.integration, key.sync],
+                )?;
+            }
+            let (checkpoint, pass_id, pass_filter, pass_checkpoint, pass_cursor, pass_pages): (
+                Option<String>,
+                Option<i64>,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+                i64,
+            ) = tx.query_row(
+                "SELECT checkpoint, pass_id, pass_filter, pass_checkpoint, pass_cursor, pass_pages
+                 FROM sync_state WHERE connection_id = ?1 AND integration = ?2 AND sync = ?3",
+                params![key.connection_id, key.integration, key.sync],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+            )?;
+            tx.execute(
+                "INSERT INTO runs (connection_id, integration, sync, status, started_at, resumed)
+                 VALUES (?1, ?2, ?3, 'RUNNING', ?4, ?5)",
+                params![key.connection_id, key.integration, key.sync, now, pass_id.is_some() as i64],
+            )?;
+            let run_id = tx.last_insert_rowid();
+            let start = match pass_id {
+                Some(pass_id) => RunStart {
+                    run_id,
+                    pass_id,
+                    filter: parse_json_text(pass_filter)?,
+                    checkpoint: parse_json_text(pass_checkpoint)?,
+                    cursor: pass_cursor,
+                    pages_done: pass_pages as u64,
+                    resumed: true,
+                },
+                None => {
+                    let filter = match options.kind {
+                        SyncKind::Incremental => parse_json_text(checkpoint)?,
+                        _ => None,
+                    };
+                    let filter_text = json_text(&filter);
+                    tx.execute(
+                        "UPDATE sync_state SET pass_id = ?4, pass_filter = ?5, pass_checkpoint = ?5,
+                            pass_cursor = NULL, pass_pages = 0
+                         WHERE connection_id = ?1 AND integration = ?2 AND sync = ?3",
+                        params![key.connection_id, key.integration, key.sync, run_id, filter_text],
+                    )?;
+                    RunStart {
+                        run_id,
+                        pass_id: run_id,
+                        checkpoint: filter.clone(),
+                        filter,
+                        cursor: None,
+                        pages_done: 0,
+                        resumed: false,
+                    }
+                }
+            };
+            tx.execute("UPDATE runs SET pass_id = ?2 WHERE run_id = ?1", params![run_id, start.pass_id])?;
+            tx.commit()?;
+            Ok(start)
+        })
+        .await
+    }
+
+    async fn commit_page(
+        &self,
+        key: &SyncKey,
+        page: PageWrite,
+    ) -> Result<ChangeCounts, StoreError> {
+        let key = key.clone();
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let counts = commit_page_tx(&tx, &key, &page)?;
+            tx.commit()?;
+            Ok(counts)
+        })
+        .await
+    }
+
+    async fn end_run(
+        &self,
+        _key: &SyncKey,
+        run_id: i64,
+        end: RunEnd,
+        stats: RequestStats,
+    ) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            let (status, error) = match end {
+                RunEnd::Failed(message) => (RunStatus::Failed, Some(message)),
+                RunEnd::Stopped => (RunStatus::Stopped, None),
+            };
+            conn.execute(
+                "UPDATE runs SET status = ?2, error = ?3, ended_at = ?4, requests = ?5, retries = ?6,
+                    rate_limited = ?7, wait_ms = ?8
+                 WHERE run_id = ?1",
+                params![
+                    run_id,
+                    status.as_str(),
+                    error,
+                    now_timestamp(),
+                    stats.requests as i64,
+                    stats.retries as i64,
+                    stats.rate_limited as i64,
+                    stats.wait_ms as i64
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn record_stats(&self, run_id: i64, stats: RequestStats) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE runs SET requests = ?2, retries = ?3, rate_limited = ?4, wait_ms = ?5 WHERE run_id = ?1",
+                params![
+                    run_id,
+                    stats.requests as i64,
+                    stats.retries as i64,
+                    stats.rate_limited as i64,
+                    stats.wait_ms as i64
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_records(&self, query: &RecordQuery) -> Result<RecordPage, StoreError> {
+        if query.limit == 0 || query.limit > MAX_LIST_LIMIT {
+            return Err(StoreError::Invalid(format!(
+                "limit {} is out of range: use 1 to {MAX_LIST_LIMIT}",
+                query.limit
+            )));
+        }
+        let after = match &query.cursor {
+            Some(c) => decode_cursor(c)?,
+            None => 0,
+        };
+        let query = query.clone();
+        self.read(move |conn| {
+            let stream: Option<i64> = conn
+                .query_row(
+                    "SELECT stream_id FROM streams WHERE connection_id = ?1 AND model = ?2",
+                    params![query.connection_id, query.model],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(stream) = stream else {
+                return Ok(RecordPage {
+                    records: Vec::new(),
+                    next_cursor: None,
+                });
+            };
+            let mut sql = String::from(
+                "SELECT id, data, first_seen_at, last_modified_at, last_action, deleted_at, cursor
+                 FROM records WHERE stream_id = ? AND cursor > ?",
+            );
+            let mut args: Vec<SqlValue> = vec![SqlValue::Integer(stream), SqlValue::Integer(after)];
+            if !query.actions.is_empty() {
+                sql.push_str(" AND last_action IN (");
+                for (i, a) in query.actions.iter().enumerate() {
+                    sql.push_str(if i == 0 { "?" } else { ",?" });
+                    args.push(SqlValue::Text(a.as_str().into()));
+                }
+                sql.push(')');
+            }
+            if let Some(t) = &query.modified_after {
+                sql.push_str(" AND last_modified_at >= ?");
+                args.push(SqlValue::Text(t.clone()));
+            }
+            if !query.ids.is_empty() {
+                sql.push_str(" AND id IN (");
+                for (i, id) in query.ids.iter().enumerate() {
+                    sql.push_str(if i == 0 { "?" } else { ",?" });
+                    args.push(SqlValue::Text(id.clone()));
+                }
+                sql.push(')');
+            }
+            sql.push_str(" ORDER BY cursor LIMIT ?");
+            args.push(SqlValue::Integer(query.limit as i64));
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+            let mut records = Vec::new();
+            while let Some(row) = rows.next()? {
+                let data: Vec<u8> = row.get(1)?;
+                let action: String = row.get(4)?;
+                records.push(StoredRecord {
+                    id: row.get(0)?,
+                    data: serde_json::from_slice(&data).map_err(|e| {
+                        StoreError::Database(format!("stored record is corrupt: {e}"))
+                    })?,
+                    metadata: RecordMetadata {
+                        first_seen_at: row.get(2)?,
+                        last_modified_at: row.get(3)?,
+                        last_action: LastAction::parse(&action).unwrap_or(LastAction::Updated),
+                        deleted_at: row.get(5)?,
+                        cursor: encode_cursor(row.get(6)?),
+                    },
+                });
+            }
+            let next_cursor = if records.len() == query.limit {
+                records.last().map(|r| r.metadata.cursor.clone())
+            } else {
+                None
+            };
+            Ok(RecordPage {
+                records,
+                next_cursor,
+            })
+        })
+        .await
+    }
+
+    async fn list_runs(
+        &self,
+        connection_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let connection_id = connection_id.map(str::to_string);
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT * FROM runs WHERE (?1 IS NULL OR connection_id = ?1) ORDER BY run_id DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![connection_id, limit as i64], run_from_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn get_run(&self, run_id: i64) -> Result<Option<RunRecord>, StoreError> {
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT * FROM runs WHERE run_id = ?1",
+                    [run_id],
+                    run_from_row,
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn checkpoint(&self, key: &SyncKey) -> Result<Option<Value>, StoreError> {
+        let key = key.clone();
+        self.read(move |conn| {
+            let text: Option<Option<String>> = conn
+                .query_row(
+                    "SELECT checkpoint FROM sync_state WHERE connection_id = ?1 AND integration = ?2 AND sync = ?3",
+                    params![key.connection_id, key.integration, key.sync],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            parse_json_text(text.flatten())
+        })
+        .await
+    }
+
+    async fn count_records(&self, connection_id: &str, model: &str) -> Result<u64, StoreError> {
+        let (c, m) = (connection_id.to_string(), model.to_string());
+        self.read(move |conn| {
+            let n: i64 = conn.query_row(
+                "SELECT COUNT(*) FROM records r JOIN streams s ON s.stream_id = r.stream_id
+                 WHERE s.connection_id = ?1 AND s.model = ?2 AND r.last_action != 'DELETED'",
+                params![c, m],
+                |r| r.get(0),
+            )?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn put_connection(&self, connection: &StoredConnection) -> Result<(), StoreError> {
+        let c = connection.clone();
+        self.write(move |conn| {
+            let now = now_timestamp();
+            conn.execute(
+                "INSERT INTO connections (connection_id, integration, config, metadata, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+                 ON CONFLICT (connection_id) DO UPDATE SET integration = excluded.integration,
+                    config = excluded.config, metadata = excluded.metadata, updated_at = excluded.updated_at",
+                params![c.connection_id, c.integration, c.config.to_string(), c.metadata.to_string(), now],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_connection(
+        &self,
+        connection_id: &str,
+    ) -> Result<Option<StoredConnection>, StoreError> {
+        let id = connection_id.to_string();
+        self.read(move |conn| {
+            let row: Option<(String, String, String, String)> = conn
+                .query_row(
+                    "SELECT connection_id, integration, config, metadata FROM connections WHERE connection_id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()?;
+            row.map(|(connection_id, integration, config, metadata)| {
+                Ok(StoredConnection {
+                    connection_id,
+                    integration,
+                    config: serde_json::from_str(&config)
+                        .map_err(|e| StoreError::Database(format!("stored connection config is corrupt: {e}")))?,
+                    metadata: serde_json::from_str(&metadata)
+                        .map_err(|e| StoreError::Database(format!("stored metadata is corrupt: {e}")))?,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_sort_as_text() {
+        assert_eq!(decode_cursor(&encode_cursor(42)).unwrap(), 42);
+        assert!(encode_cursor(9) < encode_cursor(10));
+        assert!(encode_cursor(255) < encode_cursor(4096));
+        assert!(decode_cursor("nope").is_err());
+        assert!(decode_cursor("zzzzzzzzzzzzzzzz").is_err());
+    }
+}

@@ -1,0 +1,225 @@
+//! The type-erased twin of [`SyncFunction`] that the runtime stores and drives.
+//!
+//! Authors never implement or see these types: a blanket impl turns every [`SyncFunction`]
+//! into an [`ErasedSync`]. Declarative syncs implement [`ErasedSync`] directly.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use serde_json::Value;
+
+use crate::{
+    Connection, HttpClient, Logger, Model, ModelSpec, PageRequest, SyncContext, SyncError,
+    SyncFunction, SyncSpec, schema,
+};
+
+/// What the runtime hands to [`ErasedSync::start`] to build a run's context.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ContextParts {
+    /// Provider client for this run.
+    pub http: HttpClient,
+    /// The connection.
+    pub connection: Arc<Connection>,
+    /// The connection's metadata as JSON (`null` when none).
+    pub metadata: Value,
+    /// Logger.
+    pub log: Logger,
+}
+
+impl ContextParts {
+    /// Parts for a run.
+    pub fn new(
+        http: HttpClient,
+        connection: Arc<Connection>,
+        metadata: Value,
+        log: Logger,
+    ) -> Self {
+        Self {
+            http,
+            connection,
+            metadata,
+            log,
+        }
+    }
+}
+
+/// A page request in JSON form.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct ErasedRequest<'a> {
+    /// Checkpoint of the last completed run (the incremental filter).
+    pub filter: Option<&'a Value>,
+    /// Opaque page cursor; `None` for the first page.
+    pub cursor: Option<&'a str>,
+    /// The checkpoint so far in this pass, to advance with this page's records.
+    pub checkpoint: Option<&'a Value>,
+    /// 0-based page number within the pass.
+    pub page_number: u64,
+}
+
+impl<'a> ErasedRequest<'a> {
+    /// A request.
+    pub fn new(
+        filter: Option<&'a Value>,
+        cursor: Option<&'a str>,
+        checkpoint: Option<&'a Value>,
+        page_number: u64,
+    ) -> Self {
+        Self {
+            filter,
+            cursor,
+            checkpoint,
+            page_number,
+        }
+    }
+}
+
+/// A record in JSON form with its id and tombstone flag.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ErasedRecord {
+    /// The record id (may be empty if the sync produced an empty one; the runtime rejects it).
+    pub id: String,
+    /// The record.
+    pub value: Value,
+    /// Whether it is a tombstone.
+    pub deleted: bool,
+}
+
+impl ErasedRecord {
+    /// A record.
+    pub fn new(id: String, value: Value, deleted: bool) -> Self {
+        Self { id, value, deleted }
+    }
+}
+
+/// A page in JSON form, with the checkpoint after it.
+#[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
+pub struct ErasedPage {
+    /// Records.
+    pub records: Vec<ErasedRecord>,
+    /// Ids reported deleted.
+    pub deleted_ids: Vec<String>,
+    /// Next cursor (`None` = last page).
+    pub next_cursor: Option<String>,
+    /// The checkpoint after this page.
+    pub checkpoint: Option<Value>,
+}
+
+/// A sync the runtime can store in a registry and drive without knowing its types.
+pub trait ErasedSync: Send + Sync + 'static {
+    /// The complete spec: models, checkpoint and metadata schemas filled in.
+    fn spec(&self) -> SyncSpec;
+
+    /// Prepare a run: deserialize the metadata and build the typed context once.
+    ///
+    /// # Errors
+    /// A config error when the metadata does not match the sync's metadata type.
+    fn start(self: Arc<Self>, parts: ContextParts) -> Result<Box<dyn SyncRunner>, SyncError>;
+}
+
+impl std::fmt::Debug for dyn ErasedSync {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ErasedSync({})", self.spec().name)
+    }
+}
+
+/// One run of a sync, fetching pages in JSON form.
+pub trait SyncRunner: Send + Sync {
+    /// Fetch a page and advance the checkpoint over it.
+    fn fetch_page<'a>(
+        &'a self,
+        request: ErasedRequest<'a>,
+    ) -> BoxFuture<'a, Result<ErasedPage, SyncError>>;
+}
+
+impl<S: SyncFunction> ErasedSync for S {
+    fn spec(&self) -> SyncSpec {
+        let mut spec = SyncFunction::spec(self);
+        spec.models = vec![ModelSpec::new(S::Record::NAME, schema::<S::Record>())];
+        let checkpoint = schema::<S::Checkpoint>();
+        if checkpoint.get("type") != Some(&Value::String("null".into())) {
+            spec.checkpoint_schema = Some(checkpoint);
+        }
+        let metadata = schema::<S::Metadata>();
+        if metadata.get("type") != Some(&Value::String("null".into())) {
+            spec.metadata_schema = Some(metadata);
+        }
+        spec
+    }
+
+    fn start(self: Arc<Self>, parts: ContextParts) -> Result<Box<dyn SyncRunner>, SyncError> {
+        let metadata: S::Metadata = serde_json::from_value(parts.metadata).map_err(|e| {
+            SyncError::config(format!(
+                "connection {:?}: metadata does not match the sync's metadata schema: {e}",
+                parts.connection.id
+            ))
+        })?;
+        let cx = SyncContext::new(parts.http, parts.connection, metadata, parts.log);
+        Ok(Box::new(TypedRunner { sync: self, cx }))
+    }
+}
+
+struct TypedRunner<S: SyncFunction> {
+    sync: Arc<S>,
+    cx: SyncContext<S::Metadata>,
+}
+
+fn decode_checkpoint<C: serde::de::DeserializeOwned>(
+    value: Option<&Value>,
+    what: &str,
+) -> Result<Option<C>, SyncError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => serde_json::from_value(v.clone()).map(Some).map_err(|e| {
+            SyncError::config(format!(
+                "stored {what} does not match the sync's checkpoint type (reset the sync to start over): {e}"
+            ))
+        }),
+    }
+}
+
+impl<S: SyncFunction> SyncRunner for TypedRunner<S> {
+    fn fetch_page<'a>(
+        &'a self,
+        request: ErasedRequest<'a>,
+    ) -> BoxFuture<'a, Result<ErasedPage, SyncError>> {
+        Box::pin(async move {
+            let filter: Option<S::Checkpoint> = decode_checkpoint(request.filter, "checkpoint")?;
+            let running: Option<S::Checkpoint> =
+                decode_checkpoint(request.checkpoint, "run checkpoint")?;
+            let page = self
+                .sync
+                .fetch_page(
+                    &self.cx,
+                    PageRequest::new(filter.as_ref(), request.cursor, request.page_number),
+                )
+                .await?;
+            let checkpoint = self.sync.advance_checkpoint(running, &page.records);
+            let checkpoint = match checkpoint {
+                Some(c) => Some(serde_json::to_value(&c).map_err(|e| {
+                    SyncError::internal(format!("checkpoint is not serializable: {e}"))
+                })?),
+                None => None,
+            };
+            let mut records = Vec::with_capacity(page.records.len());
+            for (i, record) in page.records.iter().enumerate() {
+                let value = serde_json::to_value(record)
+                    .map_err(|e| SyncError::data(format!("record {i} is not serializable: {e}")))?;
+                records.push(ErasedRecord::new(
+                    record.id(),
+                    value,
+                    self.sync.is_deleted(record),
+                ));
+            }
+            Ok(ErasedPage {
+                records,
+                deleted_ids: page.deleted_ids,
+                next_cursor: page.next_cursor,
+                checkpoint,
+            })
+        })
+    }
+}
