@@ -305,7 +305,11 @@ mod tests {
             .await
             .unwrap();
         let ids: Vec<&str> = page.records.iter().map(|r| r.id.as_str()).collect();
-        assert_eq!(ids, ["1", "2"], "only the page's records are handed to the store");
+        assert_eq!(
+            ids,
+            ["1", "2"],
+            "only the page's records are handed to the store"
+        );
         assert_eq!(
             page.checkpoint,
             Some(Value::from(30)),

@@ -4,6 +4,13 @@
 //! &per_page=100[&since=<checkpoint>]`; later pages follow the `Link: <…>; rel="next"` URL
 //! exactly as GitHub gave it. Pull requests come back from the same endpoint: they are not
 //! stored, but their `updated_at` still advances the checkpoint.
+//!
+//! Known gap: GitHub pages by page number, so an item on an already fetched page that is
+//! edited (or an issue deleted) while a multi-page pass is in flight shifts later items one
+//! place left and the item at the next page boundary is not served in that pass; since the
+//! checkpoint passes it, incremental runs do not fetch it again until it changes. A full
+//! resync repairs it. The ignored test `issue_edited_mid_pass_does_not_hide_another_issue`
+//! reproduces it; keyset paging on `since` would close it.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -119,8 +126,9 @@ async fn send(request: RequestBuilder<'_>) -> Result<HttpResponse, SyncError> {
         && (response.header("x-ratelimit-remaining") == Some("0")
             || response.header("retry-after").is_some());
     if rate_limited {
-        return Err(SyncError::new(ErrorKind::RateLimit, error.message())
-            .with_status(response.status));
+        return Err(
+            SyncError::new(ErrorKind::RateLimit, error.message()).with_status(response.status)
+        );
     }
     Err(error)
 }
@@ -186,7 +194,11 @@ mod tests {
 
     #[test]
     fn checkpoint_keeps_the_newest_updated_at() {
-        let since = |s: &str| Some(Since { updated_at: s.into() });
+        let since = |s: &str| {
+            Some(Since {
+                updated_at: s.into(),
+            })
+        };
         let page = [issue("2024-03-01T00:00:00Z"), issue("2024-02-01T00:00:00Z")];
         assert_eq!(
             Issues.advance_checkpoint(None, &page),
@@ -206,7 +218,9 @@ mod tests {
     #[test]
     fn next_links_must_stay_on_the_api_origin() {
         let base = "https://api.github.com";
-        assert!(check_same_origin(base, "https://api.github.com/repositories/1/issues?page=2").is_ok());
+        assert!(
+            check_same_origin(base, "https://api.github.com/repositories/1/issues?page=2").is_ok()
+        );
         let err = check_same_origin(base, "https://evil.example/issues?page=2").unwrap_err();
         assert!(err.to_string().contains("evil.example"), "{err}");
         assert!(check_same_origin("http://127.0.0.1:80", "http://127.0.0.1:8080/x").is_err());

@@ -143,7 +143,10 @@ mod tests {
     #[test]
     fn documented_issue_shape_maps_to_the_model() {
         let item: IssueItem = serde_json::from_str(DOCUMENTED_ISSUE).expect("fixture parses");
-        assert!(!item.is_pull_request(), "an item without pull_request is an issue");
+        assert!(
+            !item.is_pull_request(),
+            "an item without pull_request is an issue"
+        );
         let issue = Issue::from(item);
         assert_eq!(
             issue,
@@ -187,7 +190,14 @@ mod tests {
         assert_eq!(issue.state_reason, None);
         assert_eq!(issue.closed_at, None);
         assert_eq!(issue.user_login, None);
-        assert!(issue.assignees.is_empty(), "null assignees become an empty list");
-        assert_eq!(issue.labels, ["plain-name"], "string labels kept, nameless dropped");
+        assert!(
+            issue.assignees.is_empty(),
+            "null assignees become an empty list"
+        );
+        assert_eq!(
+            issue.labels,
+            ["plain-name"],
+            "string labels kept, nameless dropped"
+        );
     }
 }

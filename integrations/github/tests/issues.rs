@@ -20,10 +20,10 @@ const REPO: &str = "hello.world";
 fn seed(fake: &FakeGithub, issues: u64, pr_every: u64) {
     for n in 1..=issues {
         let number = fake.add_issue(&format!("Issue {n}"));
-        if n % 4 == 0 {
+        if n.is_multiple_of(4) {
             fake.close(number);
         }
-        if n % pr_every == 0 {
+        if n.is_multiple_of(pr_every) {
             fake.add_pull_request(&format!("Fix for issue {n}"));
         }
     }
@@ -37,7 +37,10 @@ fn assert_cache_matches(stored: &HashMap<String, Value>, expected: &HashMap<Stri
         "cached issue ids differ from the provider's issues"
     );
     for (id, want) in expected {
-        assert_eq!(&stored[id], want, "cached issue {id} differs from the provider's");
+        assert_eq!(
+            &stored[id], want,
+            "cached issue {id} differs from the provider's"
+        );
     }
 }
 
@@ -52,10 +55,22 @@ async fn full_run_follows_link_headers_and_stores_exactly_the_issues() {
 
     let report = harness.run().await;
 
-    assert_eq!(report.status, RunStatus::Success, "run failed: {:?}", report.error);
+    assert_eq!(
+        report.status,
+        RunStatus::Success,
+        "run failed: {:?}",
+        report.error
+    );
     let total_items = 250 + pulls.len();
-    assert_eq!(report.pages as usize, total_items.div_ceil(100), "pages of 100 items");
-    assert_eq!(report.counts.added, 250, "every issue added, no pull request");
+    assert_eq!(
+        report.pages as usize,
+        total_items.div_ceil(100),
+        "pages of 100 items"
+    );
+    assert_eq!(
+        report.counts.added, 250,
+        "every issue added, no pull request"
+    );
     let stored = harness.stored().await;
     assert_cache_matches(&stored, &fake.expected_issues());
     for number in pulls {
@@ -86,7 +101,10 @@ async fn full_run_follows_link_headers_and_stores_exactly_the_issues() {
             "first request's {name}"
         );
     }
-    assert!(!first.query.contains_key("since"), "a first run sends no since");
+    assert!(
+        !first.query.contains_key("since"),
+        "a first run sends no since"
+    );
     for (i, request) in requests.iter().enumerate() {
         assert_eq!(
             request.accept.as_deref(),
@@ -101,7 +119,8 @@ async fn full_run_follows_link_headers_and_stores_exactly_the_issues() {
     }
     for (i, request) in requests.iter().enumerate().skip(1) {
         assert_eq!(
-            request.path, "/repositories/1296269/issues",
+            request.path,
+            "/repositories/1296269/issues",
             "page {} follows the Link URL as given",
             i + 1
         );
@@ -116,8 +135,16 @@ async fn incremental_run_reports_exactly_the_changed_issues_and_sends_since() {
     let dir = TempDir::new().unwrap();
     let harness = Harness::for_repo(&dir.path().join("cache.db"), &fake, OWNER, REPO);
     let first = harness.run().await;
-    assert_eq!(first.status, RunStatus::Success, "first run: {:?}", first.error);
-    let checkpoint = harness.checkpoint().await.expect("a checkpoint after the first run");
+    assert_eq!(
+        first.status,
+        RunStatus::Success,
+        "first run: {:?}",
+        first.error
+    );
+    let checkpoint = harness
+        .checkpoint()
+        .await
+        .expect("a checkpoint after the first run");
     let after_first = harness.last_cursor().await;
 
     let issues = fake.issue_numbers();
@@ -135,9 +162,18 @@ async fn incremental_run_reports_exactly_the_changed_issues_and_sends_since() {
 
     let second = harness.run().await;
 
-    assert_eq!(second.status, RunStatus::Success, "second run: {:?}", second.error);
     assert_eq!(
-        (second.counts.added, second.counts.updated, second.counts.deleted),
+        second.status,
+        RunStatus::Success,
+        "second run: {:?}",
+        second.error
+    );
+    assert_eq!(
+        (
+            second.counts.added,
+            second.counts.updated,
+            second.counts.deleted
+        ),
         (2, 4, 0),
         "added/updated/deleted of the incremental run"
     );
@@ -159,7 +195,10 @@ async fn incremental_run_reports_exactly_the_changed_issues_and_sends_since() {
         .chain(new_issues.iter())
         .map(|&n| fake.id_of(n))
         .collect();
-    assert_eq!(changed, want, "changes listed after the first run's last cursor");
+    assert_eq!(
+        changed, want,
+        "changes listed after the first run's last cursor"
+    );
     assert_cache_matches(&harness.stored().await, &fake.expected_issues());
     assert_eq!(harness.checkpoint().await, Some(fake.newest_update()));
 }
@@ -177,11 +216,19 @@ async fn run_where_only_pull_requests_changed_still_advances_the_checkpoint() {
     fake.comment(pulls[0]);
     fake.comment(pulls[2]);
     let newest = fake.newest_update();
-    assert!(newest > before, "the PR changes are newer than the checkpoint");
+    assert!(
+        newest > before,
+        "the PR changes are newer than the checkpoint"
+    );
 
     let report = harness.run().await;
     assert_eq!(report.status, RunStatus::Success, "{:?}", report.error);
-    assert_eq!(report.counts.changes(), 0, "no issue changed: {:?}", report.counts);
+    assert_eq!(
+        report.counts.changes(),
+        0,
+        "no issue changed: {:?}",
+        report.counts
+    );
     assert_eq!(
         harness.checkpoint().await,
         Some(newest.clone()),
@@ -254,7 +301,11 @@ async fn closed_issues_are_kept_with_state_closed() {
     assert_eq!(closed.metadata.last_action, LastAction::Updated);
     assert_eq!(closed.data["state"], "closed");
     assert_eq!(closed.data["state_reason"], "completed");
-    assert!(closed.data["closed_at"].is_string(), "closed_at set: {}", closed.data);
+    assert!(
+        closed.data["closed_at"].is_string(),
+        "closed_at set: {}",
+        closed.data
+    );
     let still_open = records.iter().find(|r| r.id == fake.id_of(open)).unwrap();
     assert_eq!(still_open.data["state"], "open");
     assert_eq!(still_open.data["closed_at"], Value::Null);
@@ -290,7 +341,11 @@ async fn unknown_repository_fails_at_once_with_githubs_message() {
     let report = harness.run().await;
 
     assert_eq!(report.status, RunStatus::Failed);
-    assert_eq!(report.error_kind, Some(ErrorKind::Config), "a 404 is not retryable");
+    assert_eq!(
+        report.error_kind,
+        Some(ErrorKind::Config),
+        "a 404 is not retryable"
+    );
     let error = report.error.unwrap_or_default();
     assert!(
         error.contains("404") && error.contains("Not Found"),
@@ -309,7 +364,10 @@ async fn fake_rejects_listing_without_state_sort_and_direction() {
     // Guards the fake itself: if it accepted a bare request, the tests above would not prove
     // the sync sends these parameters.
     let fake = FakeGithub::start(OWNER, REPO, 100).await;
-    let url = format!("{}/repos/{OWNER}/{REPO}/issues?state=all&sort=updated", fake.base_url());
+    let url = format!(
+        "{}/repos/{OWNER}/{REPO}/issues?state=all&sort=updated",
+        fake.base_url()
+    );
     let (status, body) = raw_get(&url).await;
     assert_eq!(status, 422, "missing direction: {body}");
     assert!(body.contains("\"direction\""), "names the field: {body}");
@@ -331,6 +389,107 @@ async fn raw_get(url: &str) -> (u16, String) {
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
     let status = response[9..12].parse().unwrap();
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
+}
+
+#[tokio::test]
+async fn interrupted_pass_resumes_at_the_committed_next_link() {
+    let fake = FakeGithub::start(OWNER, REPO, 5).await;
+    seed(&fake, 16, 4); // 16 issues + 4 PRs: 4 pages of 5
+    let dir = TempDir::new().unwrap();
+    let harness = Harness::for_repo(&dir.path().join("cache.db"), &fake, OWNER, REPO);
+
+    let options = sync_runtime::RunOptions {
+        max_pages: Some(2),
+        ..Default::default()
+    };
+    let stopped = harness.driver.run(&harness.target, options).await.unwrap();
+    assert_eq!(stopped.status, RunStatus::Stopped, "{:?}", stopped.error);
+    assert_eq!(
+        harness.checkpoint().await,
+        None,
+        "an unfinished pass promotes nothing"
+    );
+    fake.clear_requests();
+
+    let resumed = harness.run().await;
+
+    assert_eq!(resumed.status, RunStatus::Success, "{:?}", resumed.error);
+    assert!(
+        resumed.resumed,
+        "the second run continues the interrupted pass"
+    );
+    let requests = fake.requests();
+    assert_eq!(
+        requests.len(),
+        2,
+        "only the two remaining pages are fetched"
+    );
+    assert_eq!(requests[0].path, "/repositories/1296269/issues");
+    assert_eq!(requests[0].query.get("page").map(String::as_str), Some("3"));
+    assert_cache_matches(&harness.stored().await, &fake.expected_issues());
+    assert_eq!(
+        stopped.counts.added + resumed.counts.added,
+        16,
+        "every issue added exactly once across the two runs"
+    );
+    assert_eq!(harness.checkpoint().await, Some(fake.newest_update()));
+}
+
+#[tokio::test]
+async fn exhausted_rate_limit_is_a_rate_limit_error_not_an_auth_error() {
+    let fake = FakeGithub::start(OWNER, REPO, 100).await;
+    fake.add_issue("Anything");
+    fake.exhaust_rate_limit();
+    let dir = TempDir::new().unwrap();
+    let harness = Harness::for_repo(&dir.path().join("cache.db"), &fake, OWNER, REPO);
+
+    let report = harness.run().await;
+
+    assert_eq!(report.status, RunStatus::Failed);
+    assert_eq!(
+        report.error_kind,
+        Some(ErrorKind::RateLimit),
+        "GitHub's 403 with x-ratelimit-remaining: 0 is a rate limit: {:?}",
+        report.error
+    );
+    let error = report.error.unwrap_or_default();
+    assert!(
+        error.contains("API rate limit exceeded"),
+        "GitHub's message kept: {error}"
+    );
+    assert!(
+        !error.contains("auth error"),
+        "not reported as auth: {error}"
+    );
+}
+
+/// KNOWN GAP, kept as a failing test so it is not forgotten: GitHub pages by page number over
+/// a list sorted by `updated_at`. An issue on an already fetched page that is edited while
+/// the pass is in flight moves to the end, every later item shifts one place left, and the
+/// item at the next page boundary is never served in this pass. The checkpoint then moves
+/// past it (the moved issue is the newest), so later incremental runs never ask for it
+/// either. A fix needs keyset paging on `since` (next page = `since=<last updated_at>`,
+/// skipping ids already seen at that second) instead of following the `rel="next"` URL.
+#[tokio::test]
+#[ignore = "known gap: edits during a multi-page pass can skip an issue (see doc comment)"]
+async fn issue_edited_mid_pass_does_not_hide_another_issue() {
+    let fake = FakeGithub::start(OWNER, REPO, 5).await;
+    for n in 1..=12 {
+        fake.add_issue(&format!("Issue {n}"));
+    }
+    let issues = fake.issue_numbers();
+    // After page 1 is served, someone comments on the first issue of page 1.
+    fake.comment_after_requests(1, issues[0]);
+    let dir = TempDir::new().unwrap();
+    let harness = Harness::for_repo(&dir.path().join("cache.db"), &fake, OWNER, REPO);
+
+    assert_eq!(harness.run().await.status, RunStatus::Success);
+    assert_eq!(harness.run().await.status, RunStatus::Success);
+
+    assert_cache_matches(&harness.stored().await, &fake.expected_issues());
 }

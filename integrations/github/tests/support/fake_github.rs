@@ -60,6 +60,24 @@ struct FakeState {
     clock: u64,
     max_per_page: usize,
     requests: Vec<Seen>,
+    /// Answer like GitHub once the primary rate limit is used up.
+    rate_limit_exhausted: bool,
+    /// (after this many requests, comment on this item): edits made while a run pages.
+    edits_during_run: Vec<(usize, u64)>,
+}
+
+impl FakeState {
+    fn touch(&mut self, number: u64, change: impl FnOnce(&mut Item, u64)) {
+        self.clock += 1;
+        let now = self.clock;
+        let item = self
+            .items
+            .iter_mut()
+            .find(|i| i.number == number)
+            .unwrap_or_else(|| panic!("no item #{number}"));
+        change(item, now);
+        item.updated = now;
+    }
 }
 
 /// The running fake.
@@ -105,7 +123,11 @@ impl Item {
     }
 
     fn state(&self) -> &'static str {
-        if self.closed.is_some() { "closed" } else { "open" }
+        if self.closed.is_some() {
+            "closed"
+        } else {
+            "open"
+        }
     }
 
     /// The item as GitHub serves it.
@@ -252,6 +274,21 @@ fn list(
                    "documentation_url": "https://docs.github.com/rest/overview/api-versions"}),
         );
     }
+    if s.rate_limit_exhausted {
+        let mut response = error(
+            StatusCode::FORBIDDEN,
+            json!({"message": "API rate limit exceeded for user ID 1. If you reach out to GitHub Support for help, please include the request ID.",
+                   "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
+                   "status": "403"}),
+        );
+        let h = response.headers_mut();
+        h.insert("x-ratelimit-limit", HeaderValue::from_static("5000"));
+        h.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
+        h.insert("x-ratelimit-used", HeaderValue::from_static("5000"));
+        h.insert("x-ratelimit-reset", HeaderValue::from_static("1714525200"));
+        h.insert("x-ratelimit-resource", HeaderValue::from_static("core"));
+        return response;
+    }
     if !found {
         return error(
             StatusCode::NOT_FOUND,
@@ -340,7 +377,11 @@ fn list(
             .map(|(k, v)| format!("{k}={}", v.replace(':', "%3A")))
             .collect();
         q.push(format!("page={n}"));
-        format!("<{}/repositories/{REPO_ID}/issues?{}>", s.base_url, q.join("&"))
+        format!(
+            "<{}/repositories/{REPO_ID}/issues?{}>",
+            s.base_url,
+            q.join("&")
+        )
     };
     let mut links = Vec::new();
     if page > 1 {
@@ -354,17 +395,32 @@ fn list(
         links.push(format!("{}; rel=\"first\"", link_to(1)));
     }
     let used = s.requests.len();
+    let due: Vec<u64> = s
+        .edits_during_run
+        .iter()
+        .filter(|(after, _)| *after == used)
+        .map(|(_, n)| *n)
+        .collect();
+    for number in due {
+        s.touch(number, |i, _| i.comments += 1);
+    }
     let mut response = axum::Json(Value::Array(body)).into_response();
     let h = response.headers_mut();
     if !links.is_empty() {
         h.insert("link", HeaderValue::from_str(&links.join(", ")).unwrap());
     }
     h.insert("x-ratelimit-limit", HeaderValue::from_static("5000"));
-    h.insert("x-ratelimit-remaining", HeaderValue::from(5000 - used as u64));
+    h.insert(
+        "x-ratelimit-remaining",
+        HeaderValue::from(5000 - used as u64),
+    );
     h.insert("x-ratelimit-used", HeaderValue::from(used as u64));
     h.insert("x-ratelimit-reset", HeaderValue::from_static("1714525200"));
     h.insert("x-ratelimit-resource", HeaderValue::from_static("core"));
-    h.insert("x-github-api-version-selected", HeaderValue::from_static("2022-11-28"));
+    h.insert(
+        "x-github-api-version-selected",
+        HeaderValue::from_static("2022-11-28"),
+    );
     response
 }
 
@@ -383,13 +439,17 @@ impl FakeGithub {
             clock: 0,
             max_per_page,
             requests: Vec::new(),
+            rate_limit_exhausted: false,
+            edits_during_run: Vec::new(),
         }));
         let app = Router::new()
             .route("/repos/{owner}/{repo}/issues", get(list_by_name))
             .route("/repositories/{id}/issues", get(list_by_id))
             .with_state(state.clone());
         tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("fake github serves");
+            axum::serve(listener, app)
+                .await
+                .expect("fake github serves");
         });
         Self { state, base_url }
     }
@@ -406,7 +466,7 @@ impl FakeGithub {
         s.items.push(Item {
             number,
             title: title.into(),
-            body: (number % 3 != 0).then(|| format!("Steps to reproduce #{number}")),
+            body: (!number.is_multiple_of(3)).then(|| format!("Steps to reproduce #{number}")),
             pull_request,
             closed: None,
             labels: match number % 4 {
@@ -414,7 +474,11 @@ impl FakeGithub {
                 1 => vec!["enhancement".into()],
                 _ => vec![],
             },
-            assignees: if number % 5 == 0 { vec!["hubot".into(), "octocat".into()] } else { vec![] },
+            assignees: if number.is_multiple_of(5) {
+                vec!["hubot".into(), "octocat".into()]
+            } else {
+                vec![]
+            },
             comments: number % 7,
             created: now,
             updated: now,
@@ -433,16 +497,17 @@ impl FakeGithub {
     }
 
     fn touch(&self, number: u64, change: impl FnOnce(&mut Item, u64)) {
-        let mut s = self.state.lock().unwrap();
-        s.clock += 1;
-        let now = s.clock;
-        let item = s
-            .items
-            .iter_mut()
-            .find(|i| i.number == number)
-            .unwrap_or_else(|| panic!("no item #{number}"));
-        change(item, now);
-        item.updated = now;
+        self.state.lock().unwrap().touch(number, change);
+    }
+
+    /// Comment on item `number` right after the fake has answered `requests` requests (an
+    /// edit made by someone while a sync is paging).
+    pub fn comment_after_requests(&self, requests: usize, number: u64) {
+        self.state
+            .lock()
+            .unwrap()
+            .edits_during_run
+            .push((requests, number));
     }
 
     /// Edit an issue or PR: a new comment (bumps `updated_at`).
@@ -458,13 +523,21 @@ impl FakeGithub {
     /// The numbers of every issue (not PR).
     pub fn issue_numbers(&self) -> Vec<u64> {
         let s = self.state.lock().unwrap();
-        s.items.iter().filter(|i| !i.pull_request).map(|i| i.number).collect()
+        s.items
+            .iter()
+            .filter(|i| !i.pull_request)
+            .map(|i| i.number)
+            .collect()
     }
 
     /// The numbers of every pull request.
     pub fn pull_request_numbers(&self) -> Vec<u64> {
         let s = self.state.lock().unwrap();
-        s.items.iter().filter(|i| i.pull_request).map(|i| i.number).collect()
+        s.items
+            .iter()
+            .filter(|i| i.pull_request)
+            .map(|i| i.number)
+            .collect()
     }
 
     /// GitHub's id (as the record id) of item `number`.
@@ -491,6 +564,12 @@ impl FakeGithub {
     /// Requests received so far.
     pub fn requests(&self) -> Vec<Seen> {
         self.state.lock().unwrap().requests.clone()
+    }
+
+    /// From now on answer 403 with `x-ratelimit-remaining: 0`, as GitHub does when the
+    /// primary rate limit is used up.
+    pub fn exhaust_rate_limit(&self) {
+        self.state.lock().unwrap().rate_limit_exhausted = true;
     }
 
     /// Forget the requests received so far.

@@ -66,7 +66,12 @@ impl Harness {
             .checkpoint(&self.target.key)
             .await
             .expect("read checkpoint")
-            .map(|c| c["updated_at"].as_str().expect("updated_at string").to_string())
+            .map(|c| {
+                c["updated_at"]
+                    .as_str()
+                    .expect("updated_at string")
+                    .to_string()
+            })
     }
 
     /// Every stored Issue after `cursor`, in cursor order.
