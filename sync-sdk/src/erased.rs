@@ -197,7 +197,13 @@ impl<S: SyncFunction> SyncRunner for TypedRunner<S> {
                     PageRequest::new(filter.as_ref(), request.cursor, request.page_number),
                 )
                 .await?;
+            // Skipped records (not stored) still move the checkpoint, after the stored ones.
             let checkpoint = self.sync.advance_checkpoint(running, &page.records);
+            let checkpoint = if page.skipped.is_empty() {
+                checkpoint
+            } else {
+                self.sync.advance_checkpoint(checkpoint, &page.skipped)
+            };
             let checkpoint = match checkpoint {
                 Some(c) => Some(serde_json::to_value(&c).map_err(|e| {
                     SyncError::internal(format!("checkpoint is not serializable: {e}"))
@@ -221,5 +227,93 @@ impl<S: SyncFunction> SyncRunner for TypedRunner<S> {
                 checkpoint,
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{HttpRequest, HttpResponse, Page, Transport};
+
+    /// A transport for syncs that never send a request.
+    struct NoNetwork;
+
+    #[async_trait::async_trait]
+    impl Transport for NoNetwork {
+        async fn send(&self, request: HttpRequest) -> Result<HttpResponse, SyncError> {
+            Err(SyncError::internal(format!(
+                "unexpected request {}",
+                request.describe()
+            )))
+        }
+    }
+
+    #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+    struct Item {
+        id: u32,
+        updated: u32,
+    }
+
+    impl Model for Item {
+        const NAME: &'static str = "Item";
+        fn id(&self) -> String {
+            self.id.to_string()
+        }
+    }
+
+    /// Returns items 1 and 2 as records and item 3 (the newest) as skipped.
+    struct SkipsNewest;
+
+    impl SyncFunction for SkipsNewest {
+        type Record = Item;
+        type Checkpoint = u32;
+        type Metadata = ();
+
+        fn spec(&self) -> SyncSpec {
+            SyncSpec::builder("items").incremental().build().unwrap()
+        }
+
+        async fn fetch_page(
+            &self,
+            _cx: &SyncContext,
+            _request: PageRequest<'_, u32>,
+        ) -> Result<Page<Item>, SyncError> {
+            let item = |id, updated| Item { id, updated };
+            Ok(Page::last(vec![item(1, 10), item(2, 20)]).skipped(vec![item(3, 30)]))
+        }
+
+        fn advance_checkpoint(&self, checkpoint: Option<u32>, records: &[Item]) -> Option<u32> {
+            records.iter().map(|r| r.updated).chain(checkpoint).max()
+        }
+    }
+
+    fn runner() -> Box<dyn SyncRunner> {
+        let parts = ContextParts::new(
+            HttpClient::new(Arc::new(NoNetwork), "http://127.0.0.1:9"),
+            Arc::new(Connection::new("c", "test")),
+            Value::Null,
+            Logger::new("c", "test", "items"),
+        );
+        Arc::new(SkipsNewest).start(parts).unwrap()
+    }
+
+    #[tokio::test]
+    async fn skipped_records_advance_the_checkpoint_but_are_not_stored() {
+        let runner = runner();
+        let page = runner
+            .fetch_page(ErasedRequest::new(None, None, Some(&Value::from(5)), 0))
+            .await
+            .unwrap();
+        let ids: Vec<&str> = page.records.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["1", "2"],
+            "only the page's records are handed to the store"
+        );
+        assert_eq!(
+            page.checkpoint,
+            Some(Value::from(30)),
+            "the checkpoint must move past the skipped record's updated value"
+        );
     }
 }

@@ -49,6 +49,11 @@ pub struct Page<R> {
     pub deleted_ids: Vec<String>,
     /// Cursor of the next page; `None` when this was the last page.
     pub next_cursor: Option<String>,
+    /// Records the provider returned that this sync does not store (pull requests on
+    /// GitHub's issues endpoint, say). They are never written or counted, but
+    /// [`SyncFunction::advance_checkpoint`] sees them after [`records`](Self::records), so a
+    /// run where only skipped items changed still moves the checkpoint past them.
+    pub skipped: Vec<R>,
 }
 
 impl<R> Page<R> {
@@ -58,6 +63,7 @@ impl<R> Page<R> {
             records,
             deleted_ids: Vec::new(),
             next_cursor: None,
+            skipped: Vec::new(),
         }
     }
 
@@ -83,6 +89,23 @@ impl<R> Page<R> {
         self.deleted_ids = ids;
         self
     }
+
+    /// Records the provider returned that the sync does not store: they only advance the
+    /// checkpoint (see [`skipped`](Self::skipped)).
+    ///
+    /// ```
+    /// use sync_sdk::Page;
+    /// // An endpoint answered with three items; the one at index 1 is not ours to store.
+    /// let mut items = vec!["issue-1", "pr-2", "issue-3"];
+    /// let pr = items.remove(1);
+    /// let page = Page::new(items).skipped(vec![pr]).next("page-2");
+    /// assert_eq!(page.records, ["issue-1", "issue-3"]);
+    /// assert_eq!(page.skipped, ["pr-2"]);
+    /// ```
+    pub fn skipped(mut self, records: Vec<R>) -> Self {
+        self.skipped = records;
+        self
+    }
 }
 
 /// A sync function. Implement [`spec`](Self::spec) and [`fetch_page`](Self::fetch_page); the
@@ -95,6 +118,7 @@ impl<R> Page<R> {
 /// loop {
 ///     page = fetch_page(cx, PageRequest { checkpoint: filter, cursor })
 ///     running = advance_checkpoint(running, &page.records)
+///     running = advance_checkpoint(running, &page.skipped)   // skipped: never stored
 ///     validate + hash each record; is_deleted(record) marks tombstones
 ///     commit(records, page.deleted_ids, page.next_cursor, running)   // one transaction
 ///     match page.next_cursor { Some(c) => cursor = Some(c), None => break }
@@ -121,7 +145,8 @@ pub trait SyncFunction: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Page<Self::Record>, SyncError>> + Send;
 
     /// The checkpoint after a page: called with the checkpoint so far (the filter at the start
-    /// of a pass) and the page's records. Default: unchanged.
+    /// of a pass) and the page's records, then again with the page's
+    /// [`skipped`](Page::skipped) records. Default: unchanged.
     fn advance_checkpoint(
         &self,
         checkpoint: Option<Self::Checkpoint>,

@@ -1,4 +1,43 @@
-//! GitHub integration (placeholder until the issues sync lands).
-pub fn integration() -> sync_sdk::Integration {
-    sync_sdk::Integration::new("github").base_url("https://api.github.com")
+//! GitHub integration for syncfn.
+//!
+//! One sync, [`Issues`] (`github/issues`): every issue of a repository, incrementally by
+//! `updated_at`, pull requests skipped. The connection names the repository:
+//!
+//! ```json
+//! {
+//!   "params": { "owner": "rust-lang", "repo": "rust" },
+//!   "credentials": { "type": "bearer", "token": "${env:GITHUB_TOKEN}" }
+//! }
+//! ```
+//!
+//! GitHub's primary rate limit for an authenticated user is 5,000 requests per hour, declared
+//! on the integration; GitHub reports it in `x-ratelimit-limit`, `x-ratelimit-remaining`,
+//! `x-ratelimit-used` and `x-ratelimit-reset` (epoch seconds), and answers 403 or 429 with
+//! `retry-after` for secondary limits. The sync classifies those answers as rate-limit errors
+//! rather than auth errors.
+//!
+//! ```
+//! let github = syncfn_github::integration();
+//! assert_eq!(github.default_base_url(), Some("https://api.github.com"));
+//! assert!(github.find_sync("issues").is_some());
+//! ```
+
+mod issues;
+mod models;
+
+pub use issues::{ACCEPT, API_VERSION, Issues, PER_PAGE, Since};
+pub use models::Issue;
+
+use sync_sdk::{Integration, RateLimit};
+
+/// GitHub's REST API root.
+pub const BASE_URL: &str = "https://api.github.com";
+
+/// The `github` integration: base URL `https://api.github.com`, 5,000 requests per hour, and
+/// the [`Issues`] sync.
+pub fn integration() -> Integration {
+    Integration::new("github")
+        .base_url(BASE_URL)
+        .rate_limit(RateLimit::per_hour(5000))
+        .sync(Issues)
 }

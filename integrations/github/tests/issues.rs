@@ -1,0 +1,495 @@
+//! The `github/issues` sync end to end: the real driver, a real SQLite file, and a loopback
+//! fake of GitHub's issues endpoint.
+
+mod support;
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde_json::Value;
+use sync_runtime::store::{LastAction, RunStatus};
+use sync_sdk::{Connection, ErrorKind};
+use tempfile::TempDir;
+
+use support::{FakeGithub, Harness};
+
+const OWNER: &str = "octo-org";
+const REPO: &str = "hello.world";
+
+/// Fill the fake: `issues` issues with a pull request after every `pr_every`-th one; close
+/// every 4th issue.
+fn seed(fake: &FakeGithub, issues: u64, pr_every: u64) {
+    for n in 1..=issues {
+        let number = fake.add_issue(&format!("Issue {n}"));
+        if n.is_multiple_of(4) {
+            fake.close(number);
+        }
+        if n.is_multiple_of(pr_every) {
+            fake.add_pull_request(&format!("Fix for issue {n}"));
+        }
+    }
+}
+
+fn assert_cache_matches(stored: &HashMap<String, Value>, expected: &HashMap<String, Value>) {
+    let stored_ids: BTreeSet<&String> = stored.keys().collect();
+    let expected_ids: BTreeSet<&String> = expected.keys().collect();
+    assert_eq!(
+        stored_ids, expected_ids,
+        "cached issue ids differ from the provider's issues"
+    );
+    for (id, want) in expected {
+        assert_eq!(
+            &stored[id], want,
+            "cached issue {id} differs from the provider's"
+        );
+    }
+}
+
+#[tokio::test]
+async fn full_run_follows_link_headers_and_stores_exactly_the_issues() {
+    let fake = FakeGithub::start(OWNER, REPO, 100).await;
+    seed(&fake, 250, 6);
+    let pulls = fake.pull_request_numbers();
+    assert_eq!(pulls.len(), 41, "seeding made the expected number of PRs");
+    let dir = TempDir::new().unwrap();
+    let harness = Harness::for_repo(&dir.path().join("cache.db"), &fake, OWNER, REPO);
+
+    let report = harness.run().await;
+
+    assert_eq!(
+        report.status,
+        RunStatus::Success,
+        "run failed: {:?}",
+        report.error
+    );
+    let total_items = 250 + pulls.len();
+    assert_eq!(
+        report.pages as usize,
+        total_items.div_ceil(100),
+        "pages of 100 items"
+    );
+    assert_eq!(
+        report.counts.added, 250,
+        "every issue added, no pull request"
+    );
+    let stored = harness.stored().await;
+    assert_cache_matches(&stored, &fake.expected_issues());
+    for number in pulls {
+        assert!(
+            !stored.contains_key(&fake.id_of(number)),
+            "pull request #{number} was stored"
+        );
+    }
+    assert_eq!(
+        harness.checkpoint().await,
+        Some(fake.newest_update()),
+        "the checkpoint is the newest updated_at over issues and PRs"
+    );
+
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 3, "one request per page");
+    let first = &requests[0];
+    assert_eq!(first.path, format!("/repos/{OWNER}/{REPO}/issues"));
+    for (name, value) in [
+        ("state", "all"),
+        ("sort", "updated"),
+        ("direction", "asc"),
+        ("per_page", "100"),
+    ] {
+        assert_eq!(
+            first.query.get(name).map(String::as_str),
+            Some(value),
+            "first request's {name}"
+        );
+    }
+    assert!(
+        !first.query.contains_key("since"),
+        "a first run sends no since"
+    );
+    for (i, request) in requests.iter().enumerate() {
+        assert_eq!(
+            request.accept.as_deref(),
+            Some("application/vnd.github+json"),
+            "request {i} Accept"
+        );
+        assert_eq!(
+            request.api_version.as_deref(),
+            Some("2022-11-28"),
+            "request {i} X-GitHub-Api-Version"
+        );
+    }
+    for (i, request) in requests.iter().enumerate().skip(1) {
+        assert_eq!(
+            request.path,
+            "/repositories/1296269/issues",
+            "page {} follows the Link URL as given",
+            i + 1
+        );
+        assert_eq!(request.query.get("page"), Some(&(i + 1).to_string()));
+    }
+}
+
+#[tokio::test]
+async fn incremental_run_reports_exactly_the_changed_issues_and_sends_since() {
+    let fake = FakeGithub::start(OWNER, REPO, 7).await;
+    seed(&fake, 40, 5);
+    let dir = TempDir::new().unwrap();
+    let harness = Harness::for_repo(&dir.path().join("cache.db"), &fake, OWNER, REPO);
+    let first = harness.run().await;
+    assert_eq!(
+        first.status,
+        RunStatus::Success,
+        "first run: {:?}",
+        first.error
+    );
+    let checkpoint = harness
+        .checkpoint()
+        .await
+        .expect("a checkpoint after the first run");
+    let after_first = harness.last_cursor().await;
+
+    let issues = fake.issue_numbers();
+    let pulls = fake.pull_request_numbers();
+    let commented = [issues[2], issues[10], issues[30]];
+    for &n in &commented {
+        fake.comment(n);
+    }
+    let closed = issues[5];
+    fake.close(closed);
+    let new_issues = [fake.add_issue("New bug"), fake.add_issue("New idea")];
+    fake.add_pull_request("New feature");
+    fake.comment(pulls[1]);
+    fake.clear_requests();
+
+    let second = harness.run().await;
+
+    assert_eq!(
+        second.status,
+        RunStatus::Success,
+        "second run: {:?}",
+        second.error
+    );
+    assert_eq!(
+        (
+            second.counts.added,
+            second.counts.updated,
+            second.counts.deleted
+        ),
+        (2, 4, 0),
+        "added/updated/deleted of the incremental run"
+    );
+    let requests = fake.requests();
+    assert_eq!(
+        requests[0].query.get("since"),
+        Some(&checkpoint),
+        "since must equal the previous run's checkpoint"
+    );
+    let changed: BTreeSet<String> = harness
+        .changes_after(after_first)
+        .await
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    let want: BTreeSet<String> = commented
+        .iter()
+        .chain([closed].iter())
+        .chain(new_issues.iter())
+        .map(|&n| fake.id_of(n))
+        .collect();
+    assert_eq!(
+        changed, want,
+        "changes listed after the first run's last cursor"
+    );
+    assert_cache_matches(&harness.stored().await, &fake.expected_issues());
+    assert_eq!(harness.checkpoint().await, Some(fake.newest_update()));
+}
+
+#[tokio::test]
+async fn run_where_only_pull_requests_changed_still_advances_the_checkpoint() {
+    let fake = FakeGithub::start(OWNER, REPO, 100).await;
+    seed(&fake, 12, 3);
+    let dir = TempDir::new().unwrap();
+    let harness = Harness::for_repo(&dir.path().join("cache.db"), &fake, OWNER, REPO);
+    assert_eq!(harness.run().await.status, RunStatus::Success);
+    let before = harness.checkpoint().await.unwrap();
+
+    let pulls = fake.pull_request_numbers();
+    fake.comment(pulls[0]);
+    fake.comment(pulls[2]);
+    let newest = fake.newest_update();
+    assert!(
+        newest > before,
+        "the PR changes are newer than the checkpoint"
+    );
+
+    let report = harness.run().await;
+    assert_eq!(report.status, RunStatus::Success, "{:?}", report.error);
+    assert_eq!(
+        report.counts.changes(),
+        0,
+        "no issue changed: {:?}",
+        report.counts
+    );
+    assert_eq!(
+        harness.checkpoint().await,
+        Some(newest.clone()),
+        "the checkpoint moves past the changed pull requests"
+    );
+
+    fake.clear_requests();
+    assert_eq!(harness.run().await.status, RunStatus::Success);
+    assert_eq!(
+        fake.requests()[0].query.get("since"),
+        Some(&newest),
+        "the next run asks from the newest PR change"
+    );
+}
+
+#[tokio::test]
+async fn page_of_only_pull_requests_is_handled() {
+    let fake = FakeGithub::start(OWNER, REPO, 4).await;
+    for n in 1..=4 {
+        fake.add_issue(&format!("Issue {n}"));
+    }
+    for n in 1..=4 {
+        fake.add_pull_request(&format!("PR {n}"));
+    }
+    for n in 5..=6 {
+        fake.add_issue(&format!("Issue {n}"));
+    }
+    let dir = TempDir::new().unwrap();
+    let harness = Harness::for_repo(&dir.path().join("cache.db"), &fake, OWNER, REPO);
+
+    let report = harness.run().await;
+
+    assert_eq!(report.status, RunStatus::Success, "{:?}", report.error);
+    assert_eq!(report.pages, 3, "issues, PRs only, issues");
+    assert_eq!(report.counts.added, 6);
+    assert_cache_matches(&harness.stored().await, &fake.expected_issues());
+    assert_eq!(harness.checkpoint().await, Some(fake.newest_update()));
+
+    // Only PRs changed: the run's single page holds nothing to store.
+    let pulls = fake.pull_request_numbers();
+    fake.comment(pulls[3]);
+    let again = harness.run().await;
+    assert_eq!(again.status, RunStatus::Success, "{:?}", again.error);
+    assert_eq!(again.counts.changes(), 0);
+    assert_eq!(harness.checkpoint().await, Some(fake.newest_update()));
+}
+
+#[tokio::test]
+async fn closed_issues_are_kept_with_state_closed() {
+    let fake = FakeGithub::start(OWNER, REPO, 100).await;
+    let open = fake.add_issue("Stays open");
+    let to_close = fake.add_issue("Gets fixed");
+    let dir = TempDir::new().unwrap();
+    let harness = Harness::for_repo(&dir.path().join("cache.db"), &fake, OWNER, REPO);
+    assert_eq!(harness.run().await.status, RunStatus::Success);
+
+    fake.close(to_close);
+    let report = harness.run().await;
+    assert_eq!(report.status, RunStatus::Success, "{:?}", report.error);
+    assert_eq!(
+        (report.counts.updated, report.counts.deleted),
+        (1, 0),
+        "closing is an update, never a delete"
+    );
+    let records = harness.changes_after(None).await;
+    let closed = records
+        .iter()
+        .find(|r| r.id == fake.id_of(to_close))
+        .expect("the closed issue is still cached");
+    assert_eq!(closed.metadata.last_action, LastAction::Updated);
+    assert_eq!(closed.data["state"], "closed");
+    assert_eq!(closed.data["state_reason"], "completed");
+    assert!(
+        closed.data["closed_at"].is_string(),
+        "closed_at set: {}",
+        closed.data
+    );
+    let still_open = records.iter().find(|r| r.id == fake.id_of(open)).unwrap();
+    assert_eq!(still_open.data["state"], "open");
+    assert_eq!(still_open.data["closed_at"], Value::Null);
+}
+
+#[tokio::test]
+async fn missing_owner_fails_with_a_config_error_naming_it() {
+    let fake = FakeGithub::start(OWNER, REPO, 100).await;
+    fake.add_issue("Anything");
+    let dir = TempDir::new().unwrap();
+    let connection = Connection::new("acme", "github").with_param("repo", REPO);
+    let harness = Harness::new(&dir.path().join("cache.db"), fake.base_url(), connection);
+
+    let report = harness.run().await;
+
+    assert_eq!(report.status, RunStatus::Failed);
+    assert_eq!(report.error_kind, Some(ErrorKind::Config));
+    let error = report.error.unwrap_or_default();
+    assert!(
+        error.contains("\"owner\"") && error.contains("\"acme\""),
+        "the error names the parameter and the connection: {error}"
+    );
+    assert!(fake.requests().is_empty(), "nothing was sent to GitHub");
+}
+
+#[tokio::test]
+async fn unknown_repository_fails_at_once_with_githubs_message() {
+    let fake = FakeGithub::start(OWNER, REPO, 100).await;
+    fake.add_issue("Anything");
+    let dir = TempDir::new().unwrap();
+    let harness = Harness::for_repo(&dir.path().join("cache.db"), &fake, OWNER, "no-such-repo");
+
+    let report = harness.run().await;
+
+    assert_eq!(report.status, RunStatus::Failed);
+    assert_eq!(
+        report.error_kind,
+        Some(ErrorKind::Config),
+        "a 404 is not retryable"
+    );
+    let error = report.error.unwrap_or_default();
+    assert!(
+        error.contains("404") && error.contains("Not Found"),
+        "the error carries GitHub's status and message: {error}"
+    );
+    assert!(
+        error.contains("/repos/octo-org/no-such-repo/issues"),
+        "the error names the request: {error}"
+    );
+    assert_eq!(fake.requests().len(), 1, "failed after exactly one request");
+    assert!(harness.stored().await.is_empty());
+}
+
+#[tokio::test]
+async fn fake_rejects_listing_without_state_sort_and_direction() {
+    // Guards the fake itself: if it accepted a bare request, the tests above would not prove
+    // the sync sends these parameters.
+    let fake = FakeGithub::start(OWNER, REPO, 100).await;
+    let url = format!(
+        "{}/repos/{OWNER}/{REPO}/issues?state=all&sort=updated",
+        fake.base_url()
+    );
+    let (status, body) = raw_get(&url).await;
+    assert_eq!(status, 422, "missing direction: {body}");
+    assert!(body.contains("\"direction\""), "names the field: {body}");
+    let url = format!(
+        "{}/repos/{OWNER}/{REPO}/issues?state=all&sort=updated&direction=asc",
+        fake.base_url()
+    );
+    assert_eq!(raw_get(&url).await.0, 200);
+}
+
+/// A GET over a plain TCP socket (the crate has no HTTP client dev-dependency).
+async fn raw_get(url: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test]
+async fn interrupted_pass_resumes_at_the_committed_next_link() {
+    let fake = FakeGithub::start(OWNER, REPO, 5).await;
+    seed(&fake, 16, 4); // 16 issues + 4 PRs: 4 pages of 5
+    let dir = TempDir::new().unwrap();
+    let harness = Harness::for_repo(&dir.path().join("cache.db"), &fake, OWNER, REPO);
+
+    let options = sync_runtime::RunOptions {
+        max_pages: Some(2),
+        ..Default::default()
+    };
+    let stopped = harness.driver.run(&harness.target, options).await.unwrap();
+    assert_eq!(stopped.status, RunStatus::Stopped, "{:?}", stopped.error);
+    assert_eq!(
+        harness.checkpoint().await,
+        None,
+        "an unfinished pass promotes nothing"
+    );
+    fake.clear_requests();
+
+    let resumed = harness.run().await;
+
+    assert_eq!(resumed.status, RunStatus::Success, "{:?}", resumed.error);
+    assert!(
+        resumed.resumed,
+        "the second run continues the interrupted pass"
+    );
+    let requests = fake.requests();
+    assert_eq!(
+        requests.len(),
+        2,
+        "only the two remaining pages are fetched"
+    );
+    assert_eq!(requests[0].path, "/repositories/1296269/issues");
+    assert_eq!(requests[0].query.get("page").map(String::as_str), Some("3"));
+    assert_cache_matches(&harness.stored().await, &fake.expected_issues());
+    assert_eq!(
+        stopped.counts.added + resumed.counts.added,
+        16,
+        "every issue added exactly once across the two runs"
+    );
+    assert_eq!(harness.checkpoint().await, Some(fake.newest_update()));
+}
+
+#[tokio::test]
+async fn exhausted_rate_limit_is_a_rate_limit_error_not_an_auth_error() {
+    let fake = FakeGithub::start(OWNER, REPO, 100).await;
+    fake.add_issue("Anything");
+    fake.exhaust_rate_limit();
+    let dir = TempDir::new().unwrap();
+    let harness = Harness::for_repo(&dir.path().join("cache.db"), &fake, OWNER, REPO);
+
+    let report = harness.run().await;
+
+    assert_eq!(report.status, RunStatus::Failed);
+    assert_eq!(
+        report.error_kind,
+        Some(ErrorKind::RateLimit),
+        "GitHub's 403 with x-ratelimit-remaining: 0 is a rate limit: {:?}",
+        report.error
+    );
+    let error = report.error.unwrap_or_default();
+    assert!(
+        error.contains("API rate limit exceeded"),
+        "GitHub's message kept: {error}"
+    );
+    assert!(
+        !error.contains("auth error"),
+        "not reported as auth: {error}"
+    );
+}
+
+/// KNOWN GAP, kept as a failing test so it is not forgotten: GitHub pages by page number over
+/// a list sorted by `updated_at`. An issue on an already fetched page that is edited while
+/// the pass is in flight moves to the end, every later item shifts one place left, and the
+/// item at the next page boundary is never served in this pass. The checkpoint then moves
+/// past it (the moved issue is the newest), so later incremental runs never ask for it
+/// either. A fix needs keyset paging on `since` (next page = `since=<last updated_at>`,
+/// skipping ids already seen at that second) instead of following the `rel="next"` URL.
+#[tokio::test]
+#[ignore = "known gap: edits during a multi-page pass can skip an issue (see doc comment)"]
+async fn issue_edited_mid_pass_does_not_hide_another_issue() {
+    let fake = FakeGithub::start(OWNER, REPO, 5).await;
+    for n in 1..=12 {
+        fake.add_issue(&format!("Issue {n}"));
+    }
+    let issues = fake.issue_numbers();
+    // After page 1 is served, someone comments on the first issue of page 1.
+    fake.comment_after_requests(1, issues[0]);
+    let dir = TempDir::new().unwrap();
+    let harness = Harness::for_repo(&dir.path().join("cache.db"), &fake, OWNER, REPO);
+
+    assert_eq!(harness.run().await.status, RunStatus::Success);
+    assert_eq!(harness.run().await.status, RunStatus::Success);
+
+    assert_cache_matches(&harness.stored().await, &fake.expected_issues());
+}
