@@ -52,7 +52,7 @@ pub fn id_at(value: &Value, path: &str) -> Option<String> {
 /// `T`; the message names the record's index and, when it has one, its `id`.
 ///
 /// ```
-/// #[derive(serde::Deserialize)]
+/// #[derive(Debug, serde::Deserialize)]
 /// struct R { id: u32, name: String }
 /// let body = serde_json::json!({"results": [{"id": 1, "name": "a"}, {"id": 2, "name": null}]});
 /// let err = sync_sdk::json::records_at::<R>(&body, "results").unwrap_err();
