@@ -96,6 +96,16 @@ impl IssueItem {
     pub(crate) fn is_pull_request(&self) -> bool {
         self.pull_request.is_some()
     }
+
+    /// GitHub's numeric id.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Last change, `YYYY-MM-DDTHH:MM:SSZ` (string order is time order).
+    pub(crate) fn updated_at(&self) -> &str {
+        &self.updated_at
+    }
 }
 
 impl From<IssueItem> for Issue {

@@ -4,11 +4,15 @@
 //! - `state`, `sort` and `direction` are required (422 "Validation Failed" without them; GitHub
 //!   itself defaults them, the fake refuses so the tests prove the sync sends them), and an
 //!   `X-GitHub-Api-Version` other than 2022-11-28 is a 400, as on GitHub;
-//! - `since` keeps items updated at or after it; `sort=updated&direction=asc` orders by
-//!   `updated_at` then id;
-//! - pages of `min(per_page, max_per_page)` items; the `Link` header carries `rel="next"` and
-//!   `rel="last"` (and `prev`/`first`) pointing at `/repositories/{id}/issues?…&page=N`, the
-//!   form GitHub uses, so following the link "as given" is observable;
+//! - `since` (`YYYY-MM-DDTHH:MM:SSZ`, anything else is a 422) keeps the items whose
+//!   `updated_at` is *at or after* it, to the second: GitHub's v3 reference describes it as
+//!   "only issues updated at or after this time are returned" (today's page says "after",
+//!   and clients observe the inclusive behaviour); `sort=updated&direction=asc` orders by
+//!   `updated_at`, ties by number (GitHub documents no tie order; the sync must not need one);
+//! - pages of `per_page` items (default 30, at most 100, as on GitHub), `page` counting from 1;
+//!   the `Link` header carries `rel="next"` and `rel="last"` (and `prev`/`first`) pointing at
+//!   `/repositories/{id}/issues?…&page=N`, the form GitHub uses, though the sync no longer
+//!   follows them;
 //! - issues and pull requests in GitHub's JSON shape; PRs carry a `pull_request` object;
 //! - unknown repositories answer 404 `{"message":"Not Found",…}`.
 //!
@@ -58,15 +62,28 @@ struct FakeState {
     base_url: String,
     items: Vec<Item>,
     clock: u64,
-    max_per_page: usize,
     requests: Vec<Seen>,
     /// Answer like GitHub once the primary rate limit is used up.
     rate_limit_exhausted: bool,
-    /// (after this many requests, comment on this item): edits made while a run pages.
-    edits_during_run: Vec<(usize, u64)>,
+    /// (after this many requests, change this item): edits made while a run pages.
+    edits_during_run: Vec<(usize, Edit)>,
+}
+
+/// A change made by someone else while a sync is paging.
+#[derive(Debug, Clone, Copy)]
+enum Edit {
+    Comment(u64),
+    Delete(u64),
 }
 
 impl FakeState {
+    /// Delete an issue, as a repository admin can: it leaves every listing.
+    fn delete(&mut self, number: u64) {
+        let before = self.items.len();
+        self.items.retain(|i| i.number != number);
+        assert_eq!(before - 1, self.items.len(), "no item #{number} to delete");
+    }
+
     fn touch(&mut self, number: u64, change: impl FnOnce(&mut Item, u64)) {
         self.clock += 1;
         let now = self.clock;
@@ -332,8 +349,7 @@ fn list(
         .get("per_page")
         .and_then(|p| p.parse::<usize>().ok())
         .unwrap_or(30)
-        .clamp(1, 100)
-        .min(s.max_per_page);
+        .clamp(1, 100);
     let page = query
         .get("page")
         .and_then(|p| p.parse::<usize>().ok())
@@ -395,14 +411,17 @@ fn list(
         links.push(format!("{}; rel=\"first\"", link_to(1)));
     }
     let used = s.requests.len();
-    let due: Vec<u64> = s
+    let due: Vec<Edit> = s
         .edits_during_run
         .iter()
         .filter(|(after, _)| *after == used)
-        .map(|(_, n)| *n)
+        .map(|(_, edit)| *edit)
         .collect();
-    for number in due {
-        s.touch(number, |i, _| i.comments += 1);
+    for edit in due {
+        match edit {
+            Edit::Comment(number) => s.touch(number, |i, _| i.comments += 1),
+            Edit::Delete(number) => s.delete(number),
+        }
     }
     let mut response = axum::Json(Value::Array(body)).into_response();
     let h = response.headers_mut();
@@ -425,8 +444,8 @@ fn list(
 }
 
 impl FakeGithub {
-    /// Serve an empty `owner/repo` on 127.0.0.1 with at most `max_per_page` items a page.
-    pub async fn start(owner: &str, repo: &str, max_per_page: usize) -> Self {
+    /// Serve an empty `owner/repo` on 127.0.0.1.
+    pub async fn start(owner: &str, repo: &str) -> Self {
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
             .expect("bind loopback");
@@ -437,7 +456,6 @@ impl FakeGithub {
             base_url: base_url.clone(),
             items: Vec::new(),
             clock: 0,
-            max_per_page,
             requests: Vec::new(),
             rate_limit_exhausted: false,
             edits_during_run: Vec::new(),
@@ -461,7 +479,7 @@ impl FakeGithub {
     fn create(&self, pull_request: bool, title: &str) -> u64 {
         let mut s = self.state.lock().unwrap();
         s.clock += 1;
-        let number = s.items.len() as u64 + 1;
+        let number = s.items.iter().map(|i| i.number).max().unwrap_or(0) + 1;
         let now = s.clock;
         s.items.push(Item {
             number,
@@ -507,8 +525,38 @@ impl FakeGithub {
             .lock()
             .unwrap()
             .edits_during_run
-            .push((requests, number));
+            .push((requests, Edit::Comment(number)));
     }
+
+    /// Delete issue `number` right after the fake has answered `requests` requests.
+    pub fn delete_after_requests(&self, requests: usize, number: u64) {
+        self.state
+            .lock()
+            .unwrap()
+            .edits_during_run
+            .push((requests, Edit::Delete(number)));
+    }
+
+    /// Open `count` issues within one second (a bulk import); returns their numbers.
+    pub fn add_issues_in_one_second(&self, count: usize) -> Vec<u64> {
+        let numbers: Vec<u64> = (0..count)
+            .map(|k| self.create(false, &format!("Imported {k}")))
+            .collect();
+        let mut s = self.state.lock().unwrap();
+        let second = s
+            .items
+            .iter()
+            .find(|i| i.number == numbers[0])
+            .map(|i| i.created)
+            .unwrap();
+        for item in s.items.iter_mut().filter(|i| numbers.contains(&i.number)) {
+            item.created = second;
+            item.updated = second;
+        }
+        s.clock = second;
+        numbers
+    }
+
 
     /// Edit an issue or PR: a new comment (bumps `updated_at`).
     pub fn comment(&self, number: u64) {
@@ -559,6 +607,15 @@ impl FakeGithub {
     pub fn newest_update(&self) -> String {
         let s = self.state.lock().unwrap();
         timestamp(s.items.iter().map(|i| i.updated).max().unwrap_or(0))
+    }
+
+    /// `updated_at` of every item (issues and PRs) in the order `sort=updated&direction=asc`
+    /// lists them.
+    pub fn updated_at_in_list_order(&self) -> Vec<String> {
+        let s = self.state.lock().unwrap();
+        let mut keys: Vec<(u64, u64)> = s.items.iter().map(|i| (i.updated, i.number)).collect();
+        keys.sort();
+        keys.into_iter().map(|(t, _)| timestamp(t)).collect()
     }
 
     /// Requests received so far.
