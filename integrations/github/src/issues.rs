@@ -29,7 +29,7 @@
 //!
 //! The page cursor is compact JSON that survives a crash and resume, e.g.
 //! `{"v":1,"since":"2024-05-01T12:00:00Z","seen":[1296269,1296270],"page":1}`: `since` for the
-//! next request, `seen` the ids already served updated at exactly `since`, `page` the page
+//! next request, `seen` the ids of the previous page updated at exactly `since`, `page` the page
 //! number within `since` (1 unless a single second fills whole pages).
 
 use schemars::JsonSchema;
@@ -58,6 +58,20 @@ pub struct Since {
 }
 
 /// Issues of the repository named by the connection's `owner` and `repo` parameters.
+///
+/// Each page is `GET /repos/{owner}/{repo}/issues?state=all&sort=updated&direction=asc
+/// &per_page=100&since=<T>`, where `T` is the newest `updated_at` served so far (the
+/// checkpoint on a pass's first page); ids already served at exactly `T` are skipped. GitHub's
+/// numbered `rel="next"` links are not followed: an issue edited or deleted mid-pass shifts
+/// numbered pages, and the item at the next boundary would be missed while the checkpoint
+/// moves past it. Paging on `since` cannot shift, since every item not yet served is updated
+/// at or after `T`. When a full page shares one second, `since` cannot advance and the sync
+/// adds `page=2`, `3`, … within that second until a page reaches a later one; only there can
+/// an edit during those requests still shift an item past a page boundary.
+///
+/// A page shorter than [`PER_PAGE`] ends the pass. The page cursor is compact JSON, e.g.
+/// `{"v":1,"since":"2024-05-01T12:00:00Z","seen":[1296269],"page":1}`; a cursor that does not
+/// parse is an internal error naming it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Issues;
 
@@ -135,7 +149,8 @@ struct Position {
     v: u32,
     /// `since` of the next request; `None` only on the first page of a first run.
     since: Option<String>,
-    /// Ids already served whose `updated_at` is exactly `since`.
+    /// Ids already served whose `updated_at` is exactly `since` (at most one page of them:
+    /// when paging by number within one second, those of the previous page).
     seen: Vec<u64>,
     /// Page number within `since` (1 unless one second fills whole pages).
     page: u32,
@@ -212,11 +227,11 @@ impl Position {
                 v: Self::VERSION,
             }
         } else if self.since.as_deref() == Some(last) {
-            // Still inside a second that fills whole pages: the next page of it.
-            let mut seen = self.seen.clone();
-            seen.extend(at_last.filter(|id| !self.seen.contains(id)));
+            // Still inside a second that fills whole pages: the next page of it. Only this
+            // page's ids are kept, so the cursor stays bounded by the page size: numbered
+            // pages of one second overlap only if the list shifts right, by fewer than a page.
             Self {
-                seen,
+                seen: at_last.collect(),
                 since: self.since.clone(),
                 page: self.page + 1,
                 v: Self::VERSION,
@@ -339,5 +354,98 @@ mod tests {
             Issues.advance_checkpoint(since("2024-01-01T00:00:00Z"), &[]),
             since("2024-01-01T00:00:00Z")
         );
+    }
+
+    fn item(id: u64, updated_at: &str) -> IssueItem {
+        let mut value: serde_json::Value =
+            serde_json::from_str(include_str!("../tests/fixtures/issue.json")).unwrap();
+        value["id"] = id.into();
+        value["updated_at"] = updated_at.into();
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn position(since: &str, seen: &[u64], page: u32) -> Position {
+        Position {
+            v: Position::VERSION,
+            since: Some(since.into()),
+            seen: seen.to_vec(),
+            page,
+        }
+    }
+
+    const T1: &str = "2024-05-01T00:00:01Z";
+    const T2: &str = "2024-05-01T00:00:02Z";
+    const T3: &str = "2024-05-01T00:00:03Z";
+
+    #[test]
+    fn a_short_page_ends_the_pass() {
+        let items: Vec<IssueItem> = (0..99).map(|k| item(k, T1)).collect();
+        assert_eq!(Position::start(None).next(&items), None);
+        assert_eq!(Position::start(None).next(&[]), None);
+    }
+
+    #[test]
+    fn a_full_page_continues_from_its_newest_second() {
+        let mut items: Vec<IssueItem> = (0..98).map(|k| item(k, T1)).collect();
+        items.push(item(500, T2));
+        items.push(item(501, T2));
+        let next = Position::start(None).next(&items).expect("more pages");
+        assert_eq!(next, position(T2, &[500, 501], 1));
+        let cursor = next.to_cursor();
+        assert_eq!(
+            cursor,
+            r#"{"v":1,"since":"2024-05-01T00:00:02Z","seen":[500,501],"page":1}"#
+        );
+        assert_eq!(Position::parse(&cursor).unwrap(), next, "round trip");
+        assert!(next.already_served(&item(500, T2)));
+        assert!(
+            !next.already_served(&item(500, T3)),
+            "an issue seen at T2 and edited since is served again"
+        );
+        assert!(!next.already_served(&item(502, T2)));
+    }
+
+    #[test]
+    fn a_full_page_of_one_second_pages_by_number_within_it() {
+        let page1: Vec<IssueItem> = (0..100).map(|k| item(k, T2)).collect();
+        let second = position(T1, &[7], 1).next(&page1).expect("more pages");
+        assert_eq!(second.since.as_deref(), Some(T2));
+        assert_eq!(second.page, 2, "since=T2 page 1 would repeat this page");
+        let page2: Vec<IssueItem> = (100..200).map(|k| item(k, T2)).collect();
+        let third = second.next(&page2).expect("more pages");
+        assert_eq!(
+            (third.since.as_deref(), third.page, third.seen.len()),
+            (Some(T2), 3, 100),
+            "the cursor keeps one page of ids, not the whole second"
+        );
+        let mut page3: Vec<IssueItem> = (200..250).map(|k| item(k, T2)).collect();
+        page3.extend((250..300).map(|k| item(k, T3)));
+        let back = third.next(&page3).expect("more pages");
+        assert_eq!(
+            (back.since.as_deref(), back.page, back.seen.len()),
+            (Some(T3), 1, 50),
+            "a page reaching a later second returns to keyset paging"
+        );
+    }
+
+    #[test]
+    fn invalid_cursors_are_errors_naming_the_cursor() {
+        for (cursor, why) in [
+            ("page=3", "expected"),
+            (r#"{"v":2,"since":null,"seen":[],"page":1}"#, "version 2"),
+            (
+                r#"{"v":1,"since":"2024-05-01 00:00:00","seen":[],"page":1}"#,
+                "YYYY-MM-DDTHH:MM:SSZ",
+            ),
+            (r#"{"v":1,"since":null,"seen":[],"page":0}"#, "page 0"),
+        ] {
+            let err = Position::parse(cursor).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Internal, "{cursor}");
+            let message = err.to_string();
+            assert!(
+                message.contains(why) && message.contains("page cursor"),
+                "error for {cursor:?} names the cursor and why: {message}"
+            );
+        }
     }
 }

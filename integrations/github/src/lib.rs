@@ -10,6 +10,13 @@
 //! }
 //! ```
 //!
+//! Pages are fetched by keyset on `updated_at` (`since=<newest second served>`, skipping ids
+//! already served at that second), not by following GitHub's numbered `rel="next"` links: an
+//! issue edited or deleted while a pass is in flight shifts numbered pages and would hide
+//! another issue from the pass. Only when more than 100 items share one second does the sync
+//! page by number, within that second. [`Issues`] gives the details and the page cursor's
+//! format, which survives a crash and resume.
+//!
 //! GitHub's primary rate limit for an authenticated user is 5,000 requests per hour, declared
 //! on the integration; GitHub reports it in `x-ratelimit-limit`, `x-ratelimit-remaining`,
 //! `x-ratelimit-used` and `x-ratelimit-reset` (epoch seconds), and answers 403 or 429 with

@@ -434,7 +434,6 @@ async fn exhausted_rate_limit_is_a_rate_limit_error_not_an_auth_error() {
     );
 }
 
-
 /// Pages were numbered over a list sorted by `updated_at`: an issue on page 1 edited after
 /// page 1 was served moved to the end, shifted every later item one place left, and the item
 /// at the page boundary was never served while the checkpoint moved past it. Keyset paging
@@ -455,10 +454,7 @@ async fn issue_edited_mid_pass_does_not_hide_another_issue() {
 
     assert_eq!(report.status, RunStatus::Success, "{:?}", report.error);
     assert_cache_matches(&harness.stored().await, &fake.expected_issues());
-    assert_eq!(
-        report.counts.added, 250,
-        "every issue added in the one run"
-    );
+    assert_eq!(report.counts.added, 250, "every issue added in the one run");
     assert_eq!(harness.checkpoint().await, Some(fake.newest_update()));
     let again = harness.run().await;
     assert_eq!(again.status, RunStatus::Success, "{:?}", again.error);

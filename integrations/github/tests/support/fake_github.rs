@@ -557,7 +557,6 @@ impl FakeGithub {
         numbers
     }
 
-
     /// Edit an issue or PR: a new comment (bumps `updated_at`).
     pub fn comment(&self, number: u64) {
         self.touch(number, |i, _| i.comments += 1);
