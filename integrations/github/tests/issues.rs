@@ -603,3 +603,63 @@ async fn interrupted_pass_resumes_at_the_committed_since_cursor() {
     );
     assert_eq!(harness.checkpoint().await, Some(fake.newest_update()));
 }
+
+/// A run killed while a page is in flight (its task aborted, no cleanup) loses only that
+/// page: the next run resumes at the committed `since` cursor and nothing is skipped or added
+/// twice.
+#[tokio::test]
+async fn resumes_after_a_kill_with_a_page_in_flight() {
+    let fake = FakeGithub::start(OWNER, REPO).await;
+    for n in 1..=20 {
+        fake.add_issue(&format!("Before {n}"));
+    }
+    fake.add_issues_in_one_second(250);
+    for n in 1..=80 {
+        fake.add_issue(&format!("After {n}"));
+    }
+    let bulk_second = fake.updated_at_in_list_order()[20].clone();
+    fake.stall_request(4);
+    let dir = TempDir::new().unwrap();
+    let db = dir.path().join("cache.db");
+    let killed = Harness::for_repo(&db, &fake, OWNER, REPO);
+    let run = {
+        let (driver, target) = (killed.driver.clone(), killed.target.clone());
+        tokio::spawn(async move { driver.run(&target, Default::default()).await })
+    };
+    // Pages 1-3 hold 220 distinct issues; page 4 never arrives.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while killed.stored().await.len() < 220 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "pages 1-3 were not committed in time"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(fake.requests().len(), 4, "page 4 is in flight");
+    run.abort();
+    assert!(run.await.unwrap_err().is_cancelled(), "the run was killed");
+    fake.comment(fake.issue_numbers()[5]);
+    fake.clear_requests();
+
+    let harness = Harness::for_repo(&db, &fake, OWNER, REPO);
+    let resumed = harness.run().await;
+
+    assert_eq!(resumed.status, RunStatus::Success, "{:?}", resumed.error);
+    assert!(resumed.resumed, "the run continues the killed pass");
+    let first = &fake.requests()[0];
+    assert_eq!(
+        (
+            first.query.get("since").map(String::as_str),
+            first.query.get("page").map(String::as_str)
+        ),
+        (Some(bulk_second.as_str()), Some("3")),
+        "the resumed pass asks again for the page that was in flight"
+    );
+    assert_cache_matches(&harness.stored().await, &fake.expected_issues());
+    assert_eq!(
+        resumed.counts.added,
+        350 - 220,
+        "the resumed run adds exactly the issues not committed before the kill"
+    );
+    assert_eq!(harness.checkpoint().await, Some(fake.newest_update()));
+}

@@ -65,6 +65,8 @@ struct FakeState {
     requests: Vec<Seen>,
     /// Answer like GitHub once the primary rate limit is used up.
     rate_limit_exhausted: bool,
+    /// The 1-based number of a request never answered (a sync stuck mid-page).
+    stall_request: Option<usize>,
     /// (after this many requests, change this item): edits made while a run pages.
     edits_during_run: Vec<(usize, Edit)>,
 }
@@ -249,7 +251,9 @@ async fn list_by_name(
         let s = state.lock().unwrap();
         s.owner.eq_ignore_ascii_case(&owner) && s.repo.eq_ignore_ascii_case(&repo)
     };
-    list(&state, path, found, query, &headers)
+    let response = list(&state, path, found, query, &headers);
+    stall_if_due(&state).await;
+    response
 }
 
 async fn list_by_id(
@@ -259,7 +263,20 @@ async fn list_by_id(
     headers: HeaderMap,
 ) -> Response {
     let path = format!("/repositories/{id}/issues");
-    list(&state, path, id == REPO_ID, query, &headers)
+    let response = list(&state, path, id == REPO_ID, query, &headers);
+    stall_if_due(&state).await;
+    response
+}
+
+/// Never answer the request chosen by [`FakeGithub::stall_request`].
+async fn stall_if_due(state: &Mutex<FakeState>) {
+    let due = {
+        let s = state.lock().unwrap();
+        s.stall_request == Some(s.requests.len())
+    };
+    if due {
+        std::future::pending::<()>().await;
+    }
 }
 
 fn list(
@@ -459,6 +476,7 @@ impl FakeGithub {
             requests: Vec::new(),
             rate_limit_exhausted: false,
             edits_during_run: Vec::new(),
+            stall_request: None,
         }));
         let app = Router::new()
             .route("/repos/{owner}/{repo}/issues", get(list_by_name))
@@ -526,6 +544,12 @@ impl FakeGithub {
             .unwrap()
             .edits_during_run
             .push((requests, Edit::Comment(number)));
+    }
+
+    /// Never answer the `request`-th request (1-based), so a run hangs with that page in
+    /// flight until it is killed.
+    pub fn stall_request(&self, request: usize) {
+        self.state.lock().unwrap().stall_request = Some(request);
     }
 
     /// Delete issue `number` right after the fake has answered `requests` requests.
