@@ -14,7 +14,9 @@ use sync_sdk::{Frequency, parse_duration_text};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
-use super::format::{AuthType, DeleteStrategy, SyncFile, TOP_LEVEL_KEYS};
+use super::format::{
+    AuthType, DeleteStrategy, Records, Request, RequestMethod, SyncFile, TOP_LEVEL_KEYS,
+};
 
 /// One problem in a declarative sync file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,55 +143,65 @@ pub fn parse(text: &str, file: &str) -> Result<SyncFile, Diagnostics> {
             r.at(0, required, format!("required key is missing{hint}"));
         }
     }
-    let (
-        Some(name),
-        Some(model),
-        Some(base_url),
-        Some(auth),
-        Some(request),
-        Some(records),
-        Some(pagination),
-        Some(incremental),
-        Some(deletes),
-        Some(rate_limit),
-        Some(description),
-        Some(frequency),
-    ) = (
-        name,
-        model,
-        base_url,
-        auth.or_absent(&root, "auth"),
-        request,
-        records,
-        pagination.or_absent(&root, "pagination"),
-        incremental.or_absent(&root, "incremental"),
-        deletes.or_absent(&root, "deletes"),
-        rate_limit.or_absent(&root, "rate_limit"),
-        description.or_absent(&root, "description"),
-        frequency.or_absent(&root, "frequency"),
-    )
-    else {
-        return Err(Diagnostics(r.out));
+    // Shape errors stop the file from running, but the semantic checks of the sections that
+    // did parse still run, so one `check` reports as much as it can. Broken or missing
+    // sections get placeholders whose semantic findings are dropped.
+    let mut broken: Vec<&str> = Vec::new();
+    let mut take = |key: &'static str, ok: bool| {
+        if !ok {
+            broken.push(key);
+        }
     };
-    if !r.out.is_empty() {
-        return Err(Diagnostics(r.out));
-    }
+    let auth = auth.or_absent(&root, "auth");
+    let pagination = pagination.or_absent(&root, "pagination");
+    let incremental = incremental.or_absent(&root, "incremental");
+    let deletes = deletes.or_absent(&root, "deletes");
+    let rate_limit = rate_limit.or_absent(&root, "rate_limit");
+    let description = description.or_absent(&root, "description");
+    let frequency = frequency.or_absent(&root, "frequency");
+    take("name", name.is_some());
+    take("model", model.is_some());
+    take("base_url", base_url.is_some());
+    take("auth", auth.is_some());
+    take("request", request.is_some());
+    take("records", records.is_some());
+    take("pagination", pagination.is_some());
+    take("incremental", incremental.is_some());
+    take("deletes", deletes.is_some());
+    take("rate_limit", rate_limit.is_some());
+    take("description", description.is_some());
+    take("frequency", frequency.is_some());
+    let shape_errors = !r.out.is_empty();
     let mut file = SyncFile {
-        name,
-        model,
-        description,
-        frequency,
-        base_url,
-        auth,
-        request,
-        records,
-        pagination,
-        incremental,
-        deletes,
-        rate_limit,
+        name: name.unwrap_or_else(|| "placeholder".into()),
+        model: model.unwrap_or_else(|| "Placeholder".into()),
+        description: description.flatten(),
+        frequency: frequency.flatten(),
+        base_url: base_url.unwrap_or_else(|| "http://placeholder".into()),
+        auth: auth.unwrap_or_default(),
+        request: request.unwrap_or_else(|| Request {
+            method: RequestMethod::Get,
+            path: "/".into(),
+            params: Default::default(),
+            headers: Default::default(),
+        }),
+        records: records.unwrap_or_else(|| Records {
+            path: String::new(),
+            id: "id".into(),
+        }),
+        pagination: pagination.unwrap_or_default(),
+        incremental: incremental.flatten(),
+        deletes: deletes.unwrap_or_default(),
+        rate_limit: rate_limit.flatten(),
     };
-    validate(&mut r, &root, &mut file);
-    if r.out.is_empty() {
+    let before = r.out.len();
+    validate(&mut r, &root, &mut file, &broken);
+    let semantic = r.out.split_off(before);
+    r.out.extend(semantic.into_iter().filter(|d| {
+        let section = d.key.split('.').next().unwrap_or_default();
+        !broken.contains(&section)
+    }));
+    if r.out.is_empty() && !shape_errors {
         Ok(file)
     } else {
         r.out.sort_by_key(|d| (d.line, d.column));
@@ -354,7 +366,8 @@ pub(crate) fn expand_env(s: &str) -> Result<String, String> {
     Ok(out)
 }
 
-fn validate(r: &mut Reporter<'_>, root: &DeTable<'_>, f: &mut SyncFile) {
+fn validate(r: &mut Reporter<'_>, root: &DeTable<'_>, f: &mut SyncFile, broken: &[&str]) {
+    let intact = |sections: &[&str]| sections.iter().all(|s| !broken.contains(s));
     let at = |path: &str| span_of(root, path).unwrap_or(0);
     let env = |r: &mut Reporter<'_>, path: &str, value: &mut String| match expand_env(value) {
         Ok(v) => *value = v,
@@ -427,6 +440,7 @@ fn validate(r: &mut Reporter<'_>, root: &DeTable<'_>, f: &mut SyncFile) {
         r.at(offset, path, message);
     }
     if let Some(rp) = &f.pagination.response_path
+        && intact(&["records"])
         && *rp != f.records.path
     {
         r.at(
@@ -473,7 +487,10 @@ fn validate(r: &mut Reporter<'_>, root: &DeTable<'_>, f: &mut SyncFile) {
         ),
         _ => {}
     }
-    if f.deletes.strategy == DeleteStrategy::FullRefresh && f.incremental.is_some() {
+    if f.deletes.strategy == DeleteStrategy::FullRefresh
+        && f.incremental.is_some()
+        && intact(&["incremental"])
+    {
         r.at(
             at("deletes.strategy"),
             "deletes.strategy",
