@@ -85,19 +85,29 @@ const CASES: &[Case] = &[
         name: "unknown top-level key",
         edits: &[("model = ", "modle = ")],
         at: "2:1: modle",
-        says: &["unknown key", "did you mean `model`", "valid keys: name, model"],
+        says: &[
+            "unknown key",
+            "did you mean `model`",
+            "valid keys: name, model",
+        ],
     },
     Case {
         name: "unknown key in a table",
         edits: &[("cursor_path_in_response", "cursor_path")],
         at: "21:1: pagination.cursor_path",
-        says: &["did you mean `cursor_path_in_response`", "link_rel_in_response_header"],
+        says: &[
+            "did you mean `cursor_path_in_response`",
+            "link_rel_in_response_header",
+        ],
     },
     Case {
         name: "bad pagination type",
         edits: &[("type = \"cursor\"", "type = \"cursr\"")],
         at: "20:8: pagination.type",
-        says: &["did you mean `cursor`", "valid choices: none, cursor, link, offset"],
+        says: &[
+            "did you mean `cursor`",
+            "valid choices: none, cursor, link, offset",
+        ],
     },
     Case {
         name: "missing records id",
@@ -209,7 +219,10 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "key of another pagination type",
-        edits: &[("limit = 100", "limit = 100\noffset_name_in_request = \"offset\"")],
+        edits: &[(
+            "limit = 100",
+            "limit = 100\noffset_name_in_request = \"offset\"",
+        )],
         at: "25:26: pagination.offset_name_in_request",
         says: &["does not apply to type = \"cursor\""],
     },
@@ -295,11 +308,12 @@ fn check_reports_every_problem_of_a_file_at_once() {
 }
 
 fn examples() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".sync.toml"))
-        .collect();
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with(".sync.toml"))
+            .collect();
     files.sort();
     files
 }
@@ -307,7 +321,10 @@ fn examples() -> Vec<PathBuf> {
 #[test]
 fn the_examples_pass_check_and_the_valid_fixture_too() {
     let files = examples();
-    assert!(files.len() >= 5, "one example per pagination style: {files:?}");
+    assert!(
+        files.len() >= 5,
+        "one example per pagination style: {files:?}"
+    );
     for file in files {
         let out = Command::new(SYNCFN)
             .args(["check", file.to_str().unwrap()])
@@ -325,7 +342,11 @@ fn the_examples_pass_check_and_the_valid_fixture_too() {
     let path = dir.path().join("valid.sync.toml");
     std::fs::write(&path, VALID).unwrap();
     let out = syncfn(&["check", path.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -344,7 +365,10 @@ fn schema_declarative_prints_the_file_formats_json_schema() {
         BTreeSet::from(["name", "model", "base_url", "request", "records"]),
         "required top-level keys"
     );
-    assert_eq!(schema["additionalProperties"], false, "unknown keys are denied");
+    assert_eq!(
+        schema["additionalProperties"], false,
+        "unknown keys are denied"
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     for key in [
         "cursor_path_in_response",
@@ -417,7 +441,10 @@ async fn a_declarative_run_killed_mid_pass_resumes_with_exact_data_and_no_duplic
         }
         let _ = tokio::task::block_in_place(|| child.wait());
     }
-    assert!(kills >= 2, "the runs should be killed mid-pass (killed {kills})");
+    assert!(
+        kills >= 2,
+        "the runs should be killed mid-pass (killed {kills})"
+    );
     let partial = cached(&db, "acme").await.len();
     assert!(
         partial > 0 && partial < 600,
@@ -437,16 +464,31 @@ async fn a_declarative_run_killed_mid_pass_resumes_with_exact_data_and_no_duplic
     let ids: BTreeSet<&str> = records.iter().map(|(id, _, _)| id.as_str()).collect();
     assert_eq!(ids.len(), records.len(), "a record was listed twice");
     let provider = crm.snapshot();
-    assert_eq!(ids.len(), provider.len(), "cache and provider hold different counts");
+    assert_eq!(
+        ids.len(),
+        provider.len(),
+        "cache and provider hold different counts"
+    );
     for (id, action, data) in &records {
-        assert_eq!(*action, LastAction::Added, "record {id} was reported as changed twice");
-        assert_eq!(Some(data), provider.get(id), "record {id} differs from the provider's");
+        assert_eq!(
+            *action,
+            LastAction::Added,
+            "record {id} was reported as changed twice"
+        );
+        assert_eq!(
+            Some(data),
+            provider.get(id),
+            "record {id} differs from the provider's"
+        );
     }
 
     // Resumed, not restarted: the killed runs' pages are not fetched again.
     let store = SqliteStore::open(&db).unwrap();
     let runs = store.list_runs(Some("acme"), 10).await.unwrap();
-    assert!(runs.iter().any(|r| r.resumed), "no run resumed the pass: {runs:?}");
+    assert!(
+        runs.iter().any(|r| r.resumed),
+        "no run resumed the pass: {runs:?}"
+    );
     assert!(
         crm.requests() <= 60 + 3 * 3,
         "{} requests for a 60-page pass: pages were fetched again after the kills",

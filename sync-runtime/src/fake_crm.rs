@@ -173,7 +173,7 @@ fn render(id: u64, c: &Contact) -> Value {
         "owner_id": (r % 1000) as i64,
         "score": ((r >> 12) % 100) as i64 + c.revision as i64,
         "annual_revenue": ((r >> 20) % 10_000_000) as f64 / 100.0,
-        "subscribed": r % 2 == 0,
+        "subscribed": r.is_multiple_of(2),
         "notes": notes.join(" "),
         "revision": c.revision,
         "archived": c.archived,
@@ -534,18 +534,14 @@ fn listing_keys(s: &FakeState, since: Option<u64>) -> Vec<(u64, u64)> {
     }
 }
 
-/// Parse `updated_after`, count the request and read the page delay.
+/// Parse `updated_after`, count the request and read the page delay; the error is a
+/// bad-request message.
 fn begin_listing(
     state: &Mutex<FakeState>,
     updated_after: Option<&str>,
-) -> Result<(Option<u64>, Duration), Response> {
+) -> Result<(Option<u64>, Duration), &'static str> {
     let since = match updated_after.map(parse_timestamp) {
-        Some(None) => {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                "updated_after must be an RFC 3339 timestamp",
-            ));
-        }
+        Some(None) => return Err("updated_after must be an RFC 3339 timestamp"),
         Some(Some(t)) => Some(t),
         None => None,
     };
@@ -585,7 +581,7 @@ async fn list_link_body(
     };
     let (since, delay) = match begin_listing(&state, params.updated_after.as_deref()) {
         Ok(x) => x,
-        Err(response) => return response,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
     let keys: Vec<(u64, u64)> = {
         let s = state.lock().unwrap_or_else(|p| p.into_inner());
@@ -637,7 +633,7 @@ async fn list_offset(
     let offset = params.offset.unwrap_or(0);
     let (since, delay) = match begin_listing(&state, params.updated_after.as_deref()) {
         Ok(x) => x,
-        Err(response) => return response,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
     let (keys, total) = {
         let s = state.lock().unwrap_or_else(|p| p.into_inner());
@@ -671,7 +667,7 @@ async fn list_pages(
     }
     let (since, delay) = match begin_listing(&state, params.updated_after.as_deref()) {
         Ok(x) => x,
-        Err(response) => return response,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
     let keys: Vec<(u64, u64)> = {
         let s = state.lock().unwrap_or_else(|p| p.into_inner());

@@ -66,7 +66,11 @@ async fn cursor_in_body_walks_every_page_then_stops_on_a_null_cursor() {
     let (ids, sizes) = drain(&client(&crm.base_url()), "/contacts", &paging)
         .await
         .unwrap();
-    assert_eq!(ids, ids_in_order(&crm), "records differ from the provider's");
+    assert_eq!(
+        ids,
+        ids_in_order(&crm),
+        "records differ from the provider's"
+    );
     assert_eq!(sizes, [20, 20, 20, 20, 15], "page sizes");
 }
 
@@ -85,7 +89,11 @@ async fn link_header_is_followed_exactly_as_given() {
             .await
             .unwrap();
         pages += 1;
-        ids.extend(page.records.iter().map(|r| r["id"].as_str().unwrap().to_string()));
+        ids.extend(
+            page.records
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_string()),
+        );
         match page.next_cursor {
             Some(link) => {
                 assert!(
@@ -116,7 +124,11 @@ async fn next_link_in_body_walks_every_page() {
             )
             .await
             .unwrap();
-        http_ids.extend(page.records.iter().map(|r| r["id"].as_str().unwrap().to_string()));
+        http_ids.extend(
+            page.records
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_string()),
+        );
         match page.next_cursor {
             Some(next) => cursor = Some(next),
             None => break,
@@ -137,7 +149,11 @@ async fn offset_stops_on_a_short_last_page_without_asking_again() {
         .unwrap();
     assert_eq!(ids, ids_in_order(&crm));
     assert_eq!(sizes, [40, 40, 10], "a short page is the last one");
-    assert_eq!(crm.requests() - before, 3, "no request after the short page");
+    assert_eq!(
+        crm.requests() - before,
+        3,
+        "no request after the short page"
+    );
 }
 
 #[tokio::test]
@@ -150,7 +166,11 @@ async fn offset_stops_on_an_empty_last_page() {
         .await
         .unwrap();
     assert_eq!(ids, ids_in_order(&crm));
-    assert_eq!(sizes, [40, 40, 0], "full pages, then an empty one ends the pass");
+    assert_eq!(
+        sizes,
+        [40, 40, 0],
+        "full pages, then an empty one ends the pass"
+    );
 }
 
 #[tokio::test]

@@ -215,7 +215,10 @@ fn assert_live_equal(
         "{what}: cache differs from provider: missing {missing:?}, extra {extra:?}"
     );
     for (id, v) in &expected {
-        assert_eq!(live[id], *v, "{what}: record {id} differs from the provider's");
+        assert_eq!(
+            live[id], *v,
+            "{what}: record {id} differs from the provider's"
+        );
     }
 }
 
@@ -282,7 +285,11 @@ async fn every_pagination_style_syncs_exactly_the_providers_data_full_and_increm
         // Nothing changed: boundary duplicates are unchanged, so nothing is reported.
         let third = h.run(&inc).await;
         assert_eq!(
-            (third.counts.added, third.counts.updated, third.counts.deleted),
+            (
+                third.counts.added,
+                third.counts.updated,
+                third.counts.deleted
+            ),
             (0, 0, 0),
             "{}: a run with no provider changes reports none ({:?})",
             style.name,
@@ -368,7 +375,10 @@ async fn lookback_refetches_the_boundary_without_reporting_it_again() {
         .iter()
         .filter(|(id, v)| *id != "5" && secs(v) >= newest - 10)
         .count() as u64;
-    assert!(in_window > 1, "the fixture should put several records in the window");
+    assert!(
+        in_window > 1,
+        "the fixture should put several records in the window"
+    );
     crm.update(&[5]);
     let second = h.run(&t).await;
     assert_eq!(
@@ -381,4 +391,111 @@ async fn lookback_refetches_the_boundary_without_reporting_it_again() {
         "the 10 s lookback should fetch exactly the records of the last 10 s again, unreported ({:?})",
         second.counts
     );
+}
+
+#[test]
+fn the_file_maps_onto_the_spec_the_driver_and_scheduler_read() {
+    let text = r#"
+name = "deals"
+model = "Deal"
+frequency = "every 30 minutes"
+base_url = "http://127.0.0.1:9"
+[request]
+path = "/deals"
+[records]
+id = "properties.hs_object_id"
+[incremental]
+field = "updatedAt"
+param = "since"
+format = "unix_millis"
+[deletes]
+strategy = "tombstone"
+field = "archived"
+[rate_limit]
+requests = 100
+per = "10s"
+burst = 5
+"#;
+    let sync = declarative::from_text(text, "deals.sync.toml").unwrap_or_else(|e| panic!("{e}"));
+    let spec = ErasedSync::spec(&sync);
+    assert_eq!(spec.name, "deals");
+    assert_eq!(spec.kind, sync_sdk::SyncKind::Incremental);
+    assert_eq!(spec.deletion, sync_sdk::DeletionStrategy::None);
+    assert_eq!(spec.frequency.duration().as_secs(), 1800);
+    assert_eq!(
+        spec.rate_limit,
+        Some(sync_sdk::RateLimit::new(100, std::time::Duration::from_secs(10)).with_burst(5))
+    );
+    assert_eq!(spec.models.len(), 1);
+    assert_eq!(spec.models[0].name, "Deal");
+    assert_eq!(
+        spec.models[0].schema["required"],
+        serde_json::json!(["properties"]),
+        "the model requires the id path's top field"
+    );
+    assert!(spec.checkpoint_schema.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_requests_carry_params_cursor_and_limit_in_the_json_body() {
+    use axum::routing::post;
+    use std::sync::Mutex;
+    let bodies: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let seen = bodies.clone();
+    let app = axum::Router::new().route(
+        "/search",
+        post(move |axum::Json(body): axum::Json<Value>| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push(body.clone());
+                let after: u64 = body["after"].as_str().map_or(0, |a| a.parse().unwrap());
+                let limit = body["limit"].as_u64().unwrap_or(100);
+                let ids: Vec<u64> = (after + 1..=(after + limit).min(5)).collect();
+                let next = (ids.last().copied().unwrap_or(5) < 5).then(|| ids.last().unwrap().to_string());
+                axum::Json(serde_json::json!({
+                    "results": ids.iter().map(|i| serde_json::json!({"id": i, "n": i * 10})).collect::<Vec<_>>(),
+                    "paging": {"next": {"after": next}},
+                }))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let text = format!(
+        r#"
+name = "search"
+model = "Contact"
+base_url = "http://{addr}"
+[request]
+method = "POST"
+path = "/search"
+params = {{ archived = "false" }}
+[records]
+path = "results"
+id = "id"
+[pagination]
+type = "cursor"
+cursor_path_in_response = "paging.next.after"
+cursor_name_in_request = "after"
+limit_name_in_request = "limit"
+limit = 2
+"#
+    );
+    let h = Harness::new();
+    let report = h.run(&target(&text, "post")).await;
+    assert_eq!((report.pages, report.counts.added), (3, 5));
+    let bodies = bodies.lock().unwrap().clone();
+    assert_eq!(
+        bodies,
+        vec![
+            serde_json::json!({"archived": "false", "limit": 2}),
+            serde_json::json!({"archived": "false", "limit": 2, "after": "2"}),
+            serde_json::json!({"archived": "false", "limit": 2, "after": "4"}),
+        ],
+        "request bodies"
+    );
+    let cache = h.cache("post").await;
+    assert_eq!(cache["3"].0, serde_json::json!({"id": 3, "n": 30}));
 }

@@ -332,7 +332,10 @@ async fn dispatch(command: Command, registry: Registry) -> Result<ExitCode, CliE
                 .await
                 .map_err(|e| CliError::Failed(format!("cannot listen on {addr}: {e}")))?;
             println!("loopback CRM with {records} contacts at {}", crm.base_url());
-            println!("run an example with: CRM_URL={} syncfn run examples/crm-cursor.sync.toml --connection demo", crm.base_url());
+            println!(
+                "run an example with: CRM_URL={} syncfn run examples/crm-cursor.sync.toml --connection demo",
+                crm.base_url()
+            );
             let _ = tokio::signal::ctrl_c().await;
             Ok(ExitCode::SUCCESS)
         }
@@ -348,9 +351,14 @@ async fn dispatch(command: Command, registry: Registry) -> Result<ExitCode, CliE
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Schema { declarative: true, .. } => {
+        Command::Schema {
+            declarative: true, ..
+        } => {
             let schema = crate::declarative::schema();
-            println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).unwrap_or_default()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Schema { sync, .. } => {

@@ -238,7 +238,13 @@ fn section<T: DeserializeOwned>(r: &mut Reporter<'_>, root: &DeTable<'_>, key: &
     }
 }
 
-fn report_serde(r: &mut Reporter<'_>, root: &DeTable<'_>, section: &str, span: Range<usize>, message: &str) {
+fn report_serde(
+    r: &mut Reporter<'_>,
+    root: &DeTable<'_>,
+    section: &str,
+    span: Range<usize>,
+    message: &str,
+) {
     let mut key = key_at(root, span.start).unwrap_or_else(|| section.to_string());
     let mut message = message.trim().to_string();
     if let Some(missing) = between_backticks(&message, "missing field `") {
@@ -336,7 +342,9 @@ fn span_of(table: &DeTable<'_>, path: &str) -> Option<usize> {
 
 /// The key on the line of `offset` (`key = …`), for syntax errors.
 fn line_key(text: &str, offset: usize) -> String {
-    let start = text[..offset.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+    let start = text[..offset.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
     let line = text[start..].lines().next().unwrap_or("");
     match line.split_once('=') {
         Some((k, _)) if !k.trim().is_empty() => k.trim().trim_matches('"').to_string(),
@@ -399,7 +407,10 @@ fn validate(r: &mut Reporter<'_>, root: &DeTable<'_>, f: &mut SyncFile, broken: 
         r.at(
             at("name"),
             "name",
-            format!("{:?} must be non-empty and use only a-z, 0-9, '_' and '-'", f.name),
+            format!(
+                "{:?} must be non-empty and use only a-z, 0-9, '_' and '-'",
+                f.name
+            ),
         );
     }
     if f.model.trim().is_empty() {
@@ -411,8 +422,9 @@ fn validate(r: &mut Reporter<'_>, root: &DeTable<'_>, f: &mut SyncFile, broken: 
         r.at(at("frequency"), "frequency", strip_kind(&e.to_string()));
     }
     env(r, "base_url", &mut f.base_url);
-    if !f.base_url.contains("${env:")
-        && !(f.base_url.starts_with("http://") || f.base_url.starts_with("https://")) {
+    let expanded_or_pending = f.base_url.contains("${env:");
+    let has_scheme = f.base_url.starts_with("http://") || f.base_url.starts_with("https://");
+    if !expanded_or_pending && !has_scheme {
         r.at(
             at("base_url"),
             "base_url",
@@ -455,10 +467,18 @@ fn validate(r: &mut Reporter<'_>, root: &DeTable<'_>, f: &mut SyncFile, broken: 
 
     if let Some(inc) = &f.incremental {
         if inc.field.is_empty() {
-            r.at(at("incremental.field"), "incremental.field", "must not be empty");
+            r.at(
+                at("incremental.field"),
+                "incremental.field",
+                "must not be empty",
+            );
         }
         if inc.param.is_empty() {
-            r.at(at("incremental.param"), "incremental.param", "must not be empty");
+            r.at(
+                at("incremental.param"),
+                "incremental.param",
+                "must not be empty",
+            );
         }
         if let Some(lookback) = &inc.lookback
             && let Err(e) = parse_duration_text(lookback)
@@ -501,17 +521,31 @@ fn validate(r: &mut Reporter<'_>, root: &DeTable<'_>, f: &mut SyncFile, broken: 
 
     if let Some(limit) = &f.rate_limit {
         if limit.requests == 0 {
-            r.at(at("rate_limit.requests"), "rate_limit.requests", "must be at least 1");
+            r.at(
+                at("rate_limit.requests"),
+                "rate_limit.requests",
+                "must be at least 1",
+            );
         }
         match parse_duration_text(&limit.per) {
-            Ok(d) if d.is_zero() => {
-                r.at(at("rate_limit.per"), "rate_limit.per", "must be longer than zero")
-            }
+            Ok(d) if d.is_zero() => r.at(
+                at("rate_limit.per"),
+                "rate_limit.per",
+                "must be longer than zero",
+            ),
             Ok(_) => {}
-            Err(e) => r.at(at("rate_limit.per"), "rate_limit.per", strip_kind(&e.to_string())),
+            Err(e) => r.at(
+                at("rate_limit.per"),
+                "rate_limit.per",
+                strip_kind(&e.to_string()),
+            ),
         }
         if limit.burst == Some(0) {
-            r.at(at("rate_limit.burst"), "rate_limit.burst", "must be at least 1");
+            r.at(
+                at("rate_limit.burst"),
+                "rate_limit.burst",
+                "must be at least 1",
+            );
         }
     }
 
@@ -545,7 +579,13 @@ fn validate(r: &mut Reporter<'_>, root: &DeTable<'_>, f: &mut SyncFile, broken: 
         AuthType::Basic => ("basic", &["username", "password"]),
         AuthType::Oauth2 => (
             "oauth2",
-            &["token_url", "client_id", "client_secret", "refresh_token", "scopes"],
+            &[
+                "token_url",
+                "client_id",
+                "client_secret",
+                "refresh_token",
+                "scopes",
+            ],
         ),
     };
     for (key, present) in set {
@@ -555,7 +595,11 @@ fn validate(r: &mut Reporter<'_>, root: &DeTable<'_>, f: &mut SyncFile, broken: 
                 format!("auth.{key}"),
                 format!(
                     "does not apply to type = \"{kind}\" (its keys: {})",
-                    if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") }
+                    if allowed.is_empty() {
+                        "none".to_string()
+                    } else {
+                        allowed.join(", ")
+                    }
                 ),
             );
         }

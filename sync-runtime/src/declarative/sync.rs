@@ -37,7 +37,11 @@ impl DeclarativeSync {
             .description(file.description.clone().unwrap_or_else(|| {
                 format!("{} from {}{}", file.model, file.base_url, file.request.path)
             }))
-            .frequency(file.frequency.clone().unwrap_or_else(|| "every 1 hour".into()))
+            .frequency(
+                file.frequency
+                    .clone()
+                    .unwrap_or_else(|| "every 1 hour".into()),
+            )
             .kind(if file.incremental.is_some() {
                 SyncKind::Incremental
             } else {
@@ -71,7 +75,11 @@ impl DeclarativeSync {
                 "properties": {"max_ms": {"type": "integer", "description": "newest change time seen, ms since 1970"}},
             }));
         }
-        let lookback_ms = match file.incremental.as_ref().and_then(|i| i.lookback.as_deref()) {
+        let lookback_ms = match file
+            .incremental
+            .as_ref()
+            .and_then(|i| i.lookback.as_deref())
+        {
             Some(text) => parse_duration_text(text)?.as_millis() as i64,
             None => 0,
         };
@@ -321,10 +329,22 @@ mod tests {
         let v = json!("2024-01-01T00:00:05Z");
         let ms = parse_time(&v, TimeFormat::Rfc3339).unwrap();
         assert_eq!(ms, 1_704_067_205_000);
-        assert_eq!(format_time(ms, TimeFormat::Rfc3339).unwrap(), "2024-01-01T00:00:05Z");
-        assert_eq!(parse_time(&json!(1_704_067_205), TimeFormat::UnixSeconds), Some(ms));
-        assert_eq!(format_time(ms + 999, TimeFormat::UnixSeconds).unwrap(), "1704067205");
-        assert_eq!(parse_time(&json!("1704067205000"), TimeFormat::UnixMillis), Some(ms));
+        assert_eq!(
+            format_time(ms, TimeFormat::Rfc3339).unwrap(),
+            "2024-01-01T00:00:05Z"
+        );
+        assert_eq!(
+            parse_time(&json!(1_704_067_205), TimeFormat::UnixSeconds),
+            Some(ms)
+        );
+        assert_eq!(
+            format_time(ms + 999, TimeFormat::UnixSeconds).unwrap(),
+            "1704067205"
+        );
+        assert_eq!(
+            parse_time(&json!("1704067205000"), TimeFormat::UnixMillis),
+            Some(ms)
+        );
     }
 
     #[test]
@@ -332,7 +352,13 @@ mod tests {
         for yes in [json!(true), json!(1), json!("yes"), json!("2024-01-01")] {
             assert!(truthy(Some(&yes)), "{yes} should mark a record deleted");
         }
-        for no in [json!(false), json!(0), json!(""), json!("false"), json!(null)] {
+        for no in [
+            json!(false),
+            json!(0),
+            json!(""),
+            json!("false"),
+            json!(null),
+        ] {
             assert!(!truthy(Some(&no)), "{no} should not mark a record deleted");
         }
         assert!(!truthy(None));
