@@ -562,9 +562,15 @@ mod tests {
     #[test]
     fn relative_links_resolve_against_the_current_url() {
         let cur = "http://h:1/api/items?page=1";
-        assert_eq!(resolve_link(cur, "/api/items?page=2"), "http://h:1/api/items?page=2");
+        assert_eq!(
+            resolve_link(cur, "/api/items?page=2"),
+            "http://h:1/api/items?page=2"
+        );
         assert_eq!(resolve_link(cur, "?page=2"), "http://h:1/api/items?page=2");
-        assert_eq!(resolve_link(cur, "items?page=2"), "http://h:1/api/items?page=2");
+        assert_eq!(
+            resolve_link(cur, "items?page=2"),
+            "http://h:1/api/items?page=2"
+        );
         assert_eq!(resolve_link(cur, "https://x/y"), "https://x/y");
     }
 
@@ -579,7 +585,11 @@ mod tests {
         let keys: Vec<&str> = p.problems().into_iter().map(|(k, _)| k).collect();
         assert_eq!(
             keys,
-            ["offset_name_in_request", "cursor_name_in_request", "limit_name_in_request"]
+            [
+                "offset_name_in_request",
+                "cursor_name_in_request",
+                "limit_name_in_request"
+            ]
         );
     }
 }
