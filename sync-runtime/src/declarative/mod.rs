@@ -42,8 +42,8 @@ pub fn load(path: &Path) -> Result<DeclarativeSync, Diagnostics> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Diagnostics(vec![Diagnostic {
             file: shown.clone(),
-            line: 1,
-            column: 1,
+            line: 0,
+            column: 0,
             key: String::new(),
             message: format!("cannot read the file: {e}"),
         }])

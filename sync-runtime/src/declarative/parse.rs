@@ -23,7 +23,7 @@ use super::format::{
 pub struct Diagnostic {
     /// The file as given.
     pub file: String,
-    /// 1-based line.
+    /// 1-based line; 0 for a problem with the whole file (it cannot be read).
     pub line: usize,
     /// 1-based column.
     pub column: usize,
@@ -35,11 +35,19 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}: {}",
-            self.file, self.line, self.column, self.key, self.message
-        )
+        match (self.line, self.key.is_empty()) {
+            (0, _) => write!(f, "{}: {}", self.file, self.message),
+            (_, true) => write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.column, self.message
+            ),
+            _ => write!(
+                f,
+                "{}:{}:{}: {}: {}",
+                self.file, self.line, self.column, self.key, self.message
+            ),
+        }
     }
 }
 
