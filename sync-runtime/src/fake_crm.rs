@@ -5,6 +5,14 @@
 //! `Link: <…>; rel="next"` header. Without `updated_after` contacts come in id order; with it,
 //! only contacts updated at or after it, oldest change first. Archived contacts are served with
 //! `"archived": true`; removed contacts disappear. Faults can be injected to test failure paths.
+//!
+//! The same contacts are served in other pagination styles (each with `updated_after`, and
+//! the same ordering rules), so declarative syncs of every style run against one fake:
+//! - `GET /v2/contacts/link-body?limit=&after=` → `{"data": [...], "links": {"next": url | null}}`
+//!   (next link in the body);
+//! - `GET /v2/contacts/offset?offset=&limit=` → `{"items": [...], "total": n}` (offset by
+//!   response size; a dataset that is a multiple of `limit` ends with an empty page);
+//! - `GET /v2/contacts/pages?page=&per_page=` → a bare JSON array (page numbers from 1).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -227,6 +235,9 @@ impl FakeCrm {
         let addr = listener.local_addr()?;
         let app = Router::new()
             .route("/contacts", get(list_contacts))
+            .route("/v2/contacts/link-body", get(list_link_body))
+            .route("/v2/contacts/offset", get(list_offset))
+            .route("/v2/contacts/pages", get(list_pages))
             .with_state((state.clone(), addr));
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -503,4 +514,171 @@ async fn list_contacts(
     }
     let body = json!({"results": records, "next_cursor": next});
     (headers, axum::Json(body)).into_response()
+}
+
+/// The (updated, id) keys a listing serves, in its order: id order without `since`, else
+/// `(updated, id)` order of contacts updated at or after `since`.
+fn listing_keys(s: &FakeState, since: Option<u64>) -> Vec<(u64, u64)> {
+    match since {
+        None => s.contacts.iter().map(|(id, c)| (c.updated, *id)).collect(),
+        Some(since) => {
+            let mut keys: Vec<(u64, u64)> = s
+                .contacts
+                .iter()
+                .filter(|(_, c)| c.updated >= since)
+                .map(|(id, c)| (c.updated, *id))
+                .collect();
+            keys.sort_unstable();
+            keys
+        }
+    }
+}
+
+/// Parse `updated_after`, count the request and read the page delay; the error is a
+/// bad-request message.
+fn begin_listing(
+    state: &Mutex<FakeState>,
+    updated_after: Option<&str>,
+) -> Result<(Option<u64>, Duration), &'static str> {
+    let since = match updated_after.map(parse_timestamp) {
+        Some(None) => return Err("updated_after must be an RFC 3339 timestamp"),
+        Some(Some(t)) => Some(t),
+        None => None,
+    };
+    let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+    s.requests += 1;
+    s.pages_served += 1;
+    Ok((since, s.page_delay))
+}
+
+fn render_keys(state: &Mutex<FakeState>, keys: &[(u64, u64)]) -> Vec<Value> {
+    let s = state.lock().unwrap_or_else(|p| p.into_inner());
+    keys.iter()
+        .filter_map(|(_, id)| s.contacts.get(id).map(|c| render(*id, c)))
+        .collect()
+}
+
+fn encode_query(value: &str) -> String {
+    value.replace('+', "%2B").replace(':', "%3A")
+}
+
+#[derive(Debug, Deserialize)]
+struct LinkBodyParams {
+    limit: Option<usize>,
+    after: Option<String>,
+    updated_after: Option<String>,
+}
+
+async fn list_link_body(
+    State((state, addr)): State<(Arc<Mutex<FakeState>>, SocketAddr)>,
+    Query(params): Query<LinkBodyParams>,
+) -> Response {
+    let limit = params.limit.unwrap_or(100).clamp(1, 10_000);
+    let position = match params.after.as_deref().map(decode_position) {
+        Some(None) => return error(StatusCode::BAD_REQUEST, "invalid after"),
+        Some(Some(p)) => Some(p),
+        None => None,
+    };
+    let (since, delay) = match begin_listing(&state, params.updated_after.as_deref()) {
+        Ok(x) => x,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    let keys: Vec<(u64, u64)> = {
+        let s = state.lock().unwrap_or_else(|p| p.into_inner());
+        listing_keys(&s, since)
+            .into_iter()
+            .filter(|k| match (position, since) {
+                (None, _) => true,
+                (Some((_, id)), None) => k.1 > id,
+                (Some(p), Some(_)) => *k > p,
+            })
+            .take(limit + 1)
+            .collect()
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let more = keys.len() > limit;
+    let keys = &keys[..keys.len().min(limit)];
+    let next = match (more, keys.last()) {
+        (true, Some((u, id))) => {
+            let mut url = format!(
+                "http://{addr}/v2/contacts/link-body?after={}&limit={limit}",
+                encode_position(*u, *id)
+            );
+            if let Some(u) = &params.updated_after {
+                url.push_str("&updated_after=");
+                url.push_str(&encode_query(u));
+            }
+            Value::String(url)
+        }
+        _ => Value::Null,
+    };
+    let data = render_keys(&state, keys);
+    axum::Json(json!({"data": data, "links": {"next": next}})).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct OffsetParams {
+    offset: Option<usize>,
+    limit: Option<usize>,
+    updated_after: Option<String>,
+}
+
+async fn list_offset(
+    State((state, _)): State<(Arc<Mutex<FakeState>>, SocketAddr)>,
+    Query(params): Query<OffsetParams>,
+) -> Response {
+    let limit = params.limit.unwrap_or(100).clamp(1, 10_000);
+    let offset = params.offset.unwrap_or(0);
+    let (since, delay) = match begin_listing(&state, params.updated_after.as_deref()) {
+        Ok(x) => x,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    let (keys, total) = {
+        let s = state.lock().unwrap_or_else(|p| p.into_inner());
+        let all = listing_keys(&s, since);
+        let total = all.len();
+        let page: Vec<(u64, u64)> = all.into_iter().skip(offset).take(limit).collect();
+        (page, total)
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let items = render_keys(&state, &keys);
+    axum::Json(json!({"items": items, "total": total})).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct PagesParams {
+    page: Option<usize>,
+    per_page: Option<usize>,
+    updated_after: Option<String>,
+}
+
+async fn list_pages(
+    State((state, _)): State<(Arc<Mutex<FakeState>>, SocketAddr)>,
+    Query(params): Query<PagesParams>,
+) -> Response {
+    let per_page = params.per_page.unwrap_or(30).clamp(1, 10_000);
+    let page = params.page.unwrap_or(1);
+    if page == 0 {
+        return error(StatusCode::BAD_REQUEST, "page numbers start at 1");
+    }
+    let (since, delay) = match begin_listing(&state, params.updated_after.as_deref()) {
+        Ok(x) => x,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    let keys: Vec<(u64, u64)> = {
+        let s = state.lock().unwrap_or_else(|p| p.into_inner());
+        listing_keys(&s, since)
+            .into_iter()
+            .skip((page - 1) * per_page)
+            .take(per_page)
+            .collect()
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    axum::Json(Value::Array(render_keys(&state, &keys))).into_response()
 }

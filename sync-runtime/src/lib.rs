@@ -4,12 +4,14 @@
 //! - [`store`]: the records cache and run state behind the [`store::Store`] trait.
 //! - [`http`]: the provider transport behind the SDK's `HttpClient`.
 //! - [`registry`]: the integrations a binary knows.
+//! - [`declarative`]: `*.sync.toml` syncs that run with no Rust code.
 //! - [`cli`]: the `syncfn` command line.
 //! - [`fake_crm`]: a loopback CRM provider for the demo, tests and benchmarks.
 
 pub mod canonical;
 pub mod cli;
 pub mod connection;
+pub mod declarative;
 pub mod driver;
 pub mod fake_crm;
 pub mod http;

@@ -299,7 +299,12 @@ pub struct RequestBuilder<'a> {
     error: Option<SyncError>,
 }
 
-impl RequestBuilder<'_> {
+impl<'a> RequestBuilder<'a> {
+    /// The client this request will be sent with.
+    pub fn client(&self) -> &'a HttpClient {
+        self.client
+    }
+
     /// Add a query parameter.
     pub fn query(mut self, name: impl Into<String>, value: impl ToString) -> Self {
         self.request.query.push((name.into(), value.to_string()));

@@ -118,6 +118,7 @@ mod http;
 mod integration;
 pub mod json;
 mod model;
+mod pagination;
 mod spec;
 mod sync;
 
@@ -131,6 +132,7 @@ pub use http::{
 };
 pub use integration::Integration;
 pub use model::{Model, schema};
+pub use pagination::{OffsetCalculation, Pagination, PaginationType, RawPage};
 pub use spec::{DeletionStrategy, ModelSpec, RateLimit, SyncKind, SyncSpec, SyncSpecBuilder};
 pub use sync::{Page, PageRequest, SyncFunction};
 

@@ -55,7 +55,8 @@ enum Command {
     },
     /// Run one sync for one connection until its pass completes (or fails).
     Run {
-        /// `<integration>/<sync>`, e.g. `github/issues`.
+        /// `<integration>/<sync>`, e.g. `github/issues`, or a declarative sync file
+        /// `path/to/name.sync.toml` (its integration name is the file stem).
         sync: String,
         /// Connection id.
         #[arg(long)]
@@ -123,8 +124,26 @@ enum Command {
     List,
     /// Print the JSON Schemas of a sync's models, checkpoint and metadata.
     Schema {
-        /// `<integration>/<sync>`.
-        sync: String,
+        /// `<integration>/<sync>`, or a `*.sync.toml` file.
+        #[arg(required_unless_present = "declarative")]
+        sync: Option<String>,
+        /// Print the JSON Schema of the `*.sync.toml` file format instead.
+        #[arg(long, conflicts_with = "sync")]
+        declarative: bool,
+    },
+    /// Serve the bundled loopback CRM until interrupted (for the `examples/*.sync.toml` files).
+    FakeCrm {
+        /// Address to listen on (loopback).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+        /// Contacts in the fake CRM.
+        #[arg(long, default_value_t = 1_000)]
+        records: u64,
+    },
+    /// Validate a declarative `*.sync.toml` file without network; exit status 2 on any error.
+    Check {
+        /// The file.
+        file: PathBuf,
     },
 }
 
@@ -194,8 +213,16 @@ async fn dispatch(command: Command, registry: Registry) -> Result<ExitCode, CliE
             db,
         } => {
             let store = open_store(&db.db)?;
-            let target =
-                resolve_target(&registry, &store, &sync, &connection, config.as_deref()).await?;
+            let target = if crate::declarative::is_declarative(&sync) {
+                if config.is_some() {
+                    return Err(CliError::Usage(format!(
+                        "--config does not apply to a declarative sync: put base_url and [auth] in {sync}"
+                    )));
+                }
+                declarative_target(Path::new(&sync), &connection)?
+            } else {
+                resolve_target(&registry, &store, &sync, &connection, config.as_deref()).await?
+            };
             let driver = Driver::new(
                 store,
                 crate::http::build_client().map_err(|e| CliError::Failed(e.to_string()))?,
@@ -300,8 +327,47 @@ async fn dispatch(command: Command, registry: Registry) -> Result<ExitCode, CliE
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Schema { sync } => {
-            let (_, sync) = registry.resolve(&sync).map_err(CliError::Usage)?;
+        Command::FakeCrm { addr, records } => {
+            let crm = crate::fake_crm::FakeCrm::start_on(addr, records)
+                .await
+                .map_err(|e| CliError::Failed(format!("cannot listen on {addr}: {e}")))?;
+            println!("loopback CRM with {records} contacts at {}", crm.base_url());
+            println!(
+                "run an example with: CRM_URL={} syncfn run examples/crm-cursor.sync.toml --connection demo",
+                crm.base_url()
+            );
+            let _ = tokio::signal::ctrl_c().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { file } => {
+            let sync = crate::declarative::load(&file).map_err(diagnostics_error)?;
+            let spec = sync_sdk::ErasedSync::spec(&sync);
+            println!(
+                "{}: ok (sync {:?}, model {:?}, {:?})",
+                file.display(),
+                spec.name,
+                sync.file().model,
+                spec.kind
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schema {
+            declarative: true, ..
+        } => {
+            let schema = crate::declarative::schema();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).unwrap_or_default()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Schema { sync, .. } => {
+            let sync = sync.unwrap_or_default();
+            let sync: Arc<dyn sync_sdk::ErasedSync> = if crate::declarative::is_declarative(&sync) {
+                Arc::new(crate::declarative::load(Path::new(&sync)).map_err(diagnostics_error)?)
+            } else {
+                registry.resolve(&sync).map_err(CliError::Usage)?.1
+            };
             let spec = sync.spec();
             let models: serde_json::Map<String, Value> = spec
                 .models
@@ -408,5 +474,34 @@ pub(crate) async fn resolve_target(
         base_url,
         credentials,
         metadata: config.metadata,
+    })
+}
+
+/// Every diagnostic on its own line, as a usage error (exit status 2).
+fn diagnostics_error(d: crate::declarative::Diagnostics) -> CliError {
+    let count = d.0.len();
+    CliError::Usage(format!(
+        "{count} problem{} in the declarative sync:\n{d}",
+        if count == 1 { "" } else { "s" }
+    ))
+}
+
+/// The run target of a declarative sync file: integration = file stem, base URL and
+/// credentials from the file.
+fn declarative_target(path: &Path, connection_id: &str) -> Result<SyncTarget, CliError> {
+    let sync = crate::declarative::load(path).map_err(diagnostics_error)?;
+    let integration = crate::declarative::integration_name(path);
+    let credentials = sync
+        .credentials()
+        .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
+    let base_url = sync.base_url().to_string();
+    let sync: Arc<dyn sync_sdk::ErasedSync> = Arc::new(sync);
+    Ok(SyncTarget {
+        key: SyncKey::new(connection_id, &integration, &sync.spec().name),
+        sync,
+        connection: Arc::new(Connection::new(connection_id, &integration)),
+        base_url,
+        credentials,
+        metadata: Value::Null,
     })
 }
