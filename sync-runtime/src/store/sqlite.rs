@@ -11,7 +11,7 @@ use sync_sdk::{DeletionStrategy, SyncKind};
 use super::{
     ChangeCounts, LastAction, MAX_LIST_LIMIT, PageEnd, PageWrite, RecordMetadata, RecordPage,
     RecordQuery, RequestStats, RunEnd, RunRecord, RunStart, RunStatus, StartOptions, Store,
-    StoreError, StoredConnection, StoredRecord, SyncKey, now_timestamp,
+    StoreError, StoredConnection, StoredRecord, SyncKey, now_timestamp, parse_timestamp,
 };
 
 const SCHEMA_VERSION: i64 = 1;
@@ -630,7 +630,14 @@ impl Store for SqliteStore {
             Some(c) => decode_cursor(c)?,
             None => 0,
         };
-        let query = query.clone();
+        let mut query = query.clone();
+        // Stored times are fixed-width UTC text; compare against the same spelling.
+        query.modified_after = query
+            .modified_after
+            .as_deref()
+            .map(parse_timestamp)
+            .transpose()
+            .map_err(|e| StoreError::Invalid(format!("modified_after: {e}")))?;
         self.read(move |conn| {
             let stream: Option<i64> = conn
                 .query_row(
