@@ -25,8 +25,15 @@ async fn bad_page_stops_the_run_and_the_next_run_resumes(fault: Fault, expect_in
         "{fault:?}: exit code of the failed run: {}",
         failed.text()
     );
-    assert_eq!(failed.summary.status, "FAILED", "{fault:?}: {}", failed.stdout);
-    assert_eq!(failed.summary.pages, GOOD_PAGES, "{fault:?}: pages committed");
+    assert_eq!(
+        failed.summary.status, "FAILED",
+        "{fault:?}: {}",
+        failed.stdout
+    );
+    assert_eq!(
+        failed.summary.pages, GOOD_PAGES,
+        "{fault:?}: pages committed"
+    );
     let error = failed
         .stdout
         .lines()
@@ -58,13 +65,21 @@ async fn bad_page_stops_the_run_and_the_next_run_resumes(fault: Fault, expect_in
     let requests = env.crm.requests();
     let done = env.run(sync, "c1").await;
     done.assert_success();
-    assert!(done.summary.resumed, "{fault:?}: did not resume: {}", done.stdout);
+    assert!(
+        done.summary.resumed,
+        "{fault:?}: did not resume: {}",
+        done.stdout
+    );
     assert_eq!(
         env.crm.requests() - requests,
         PAGES - GOOD_PAGES,
         "{fault:?}: the resumed run should fetch only the pages from the bad one on"
     );
-    assert_eq!(done.summary.added, CONTACTS - GOOD_PAGES * 100, "{fault:?}: added");
+    assert_eq!(
+        done.summary.added,
+        CONTACTS - GOOD_PAGES * 100,
+        "{fault:?}: added"
+    );
     let cache = env.cache("c1").await;
     assert_listing_well_formed(&cache);
     assert_eq!(cache.len() as u64, CONTACTS, "{fault:?}: records");
@@ -83,8 +98,11 @@ async fn page_that_is_not_json_names_the_page_and_resumes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn record_without_id_names_the_page_and_record_and_resumes() {
     // The third record of page 5 is contact 403, served without its id.
-    bad_page_stops_the_run_and_the_next_run_resumes(Fault::MissingId, &["page 5", "record 2", "id"])
-        .await;
+    bad_page_stops_the_run_and_the_next_run_resumes(
+        Fault::MissingId,
+        &["page 5", "record 2", "id"],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -302,7 +302,10 @@ pub fn assert_cache_equals_provider(records: &[StoredRecord], provider: &BTreeMa
     );
     for (id, want) in &expected {
         let got = live[id];
-        assert_eq!(got, *want, "record {id}: cached JSON differs from the provider's");
+        assert_eq!(
+            got, *want,
+            "record {id}: cached JSON differs from the provider's"
+        );
     }
     for r in records
         .iter()

@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use sync_runtime::store::{LastAction, RunStatus};
 
-use crate::common::{
-    Env, assert_cache_equals_provider, id_strings, last_cursor, list_all,
-};
+use crate::common::{Env, assert_cache_equals_provider, id_strings, last_cursor, list_all};
 
 const CONTACTS: u64 = 20_000;
 /// Pages of 100 contacts in a full pass.
@@ -24,7 +22,10 @@ async fn assert_interrupted_then_resumed(
     let runs = env.runs(connection).await;
     let last = runs.last().expect("a run");
     assert_eq!(last.status, RunStatus::Success, "last run: {last:?}");
-    assert!(last.resumed, "the run after the kills did not resume the pass: {last:?}");
+    assert!(
+        last.resumed,
+        "the run after the kills did not resume the pass: {last:?}"
+    );
     let pass: Vec<_> = runs
         .iter()
         .filter(|r| r.pass_id == last.pass_id)
@@ -61,7 +62,11 @@ async fn full_refresh_resumes_after_sigkill_mid_page() {
     let requests_before_last = env.crm.requests();
     let out = env.run(sync, "c1").await;
     out.assert_success();
-    assert!(out.summary.resumed, "final run did not resume: {}", out.stdout);
+    assert!(
+        out.summary.resumed,
+        "final run did not resume: {}",
+        out.stdout
+    );
     assert_eq!(
         env.crm.requests() - requests_before_last,
         FULL_PAGES - committed as u64,
@@ -103,18 +108,30 @@ async fn incremental_resumes_after_sigkill_mid_page() {
     }
     let out = env.run(sync, "c1").await;
     out.assert_success();
-    assert!(out.summary.resumed, "final run did not resume: {}", out.stdout);
+    assert!(
+        out.summary.resumed,
+        "final run did not resume: {}",
+        out.stdout
+    );
 
     let cache = env.cache("c1").await;
     assert_cache_equals_provider(&cache, &env.crm.snapshot());
 
     let pass = assert_interrupted_then_resumed(&env, "c1", 3).await;
     let (a, u, d) = pass.iter().fold((0, 0, 0), |(a, u, d), r| {
-        (a + r.counts.added, u + r.counts.updated, d + r.counts.deleted)
+        (
+            a + r.counts.added,
+            u + r.counts.updated,
+            d + r.counts.deleted,
+        )
     });
     assert_eq!(
         (a, u, d),
-        (added.len() as u64, updated.len() as u64, archived.len() as u64),
+        (
+            added.len() as u64,
+            updated.len() as u64,
+            archived.len() as u64
+        ),
         "(added, updated, deleted) summed over the incremental pass's runs"
     );
 
@@ -125,7 +142,10 @@ async fn incremental_resumes_after_sigkill_mid_page() {
     let mut expected = id_strings(&updated);
     expected.extend(id_strings(&archived));
     expected.extend(id_strings(&added));
-    assert_eq!(listed, expected, "ids listed after the previous run's last cursor");
+    assert_eq!(
+        listed, expected,
+        "ids listed after the previous run's last cursor"
+    );
     for r in &changes {
         let want = if archived.contains(&r.id.parse().unwrap()) {
             LastAction::Deleted
@@ -134,6 +154,10 @@ async fn incremental_resumes_after_sigkill_mid_page() {
         } else {
             LastAction::Updated
         };
-        assert_eq!(r.metadata.last_action, want, "last_action of record {}", r.id);
+        assert_eq!(
+            r.metadata.last_action, want,
+            "last_action of record {}",
+            r.id
+        );
     }
 }

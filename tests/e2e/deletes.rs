@@ -33,7 +33,12 @@ async fn full_refresh_pass_that_fails_midway_deletes_nothing() {
     env.crm.fail_always_after(10, Fault::ServerError);
 
     let failed = env.run(sync, "c1").await;
-    assert_eq!(failed.code, Some(1), "failed run exit code: {}", failed.text());
+    assert_eq!(
+        failed.code,
+        Some(1),
+        "failed run exit code: {}",
+        failed.text()
+    );
     assert_eq!(failed.summary.status, "FAILED", "{}", failed.stdout);
     assert_eq!(failed.summary.deleted, 0, "the failed run reported deletes");
     assert_eq!(failed.summary.pages, 10, "pages committed before the fault");
@@ -53,7 +58,11 @@ async fn full_refresh_pass_that_fails_midway_deletes_nothing() {
     env.crm.clear_fault();
     let done = env.run(sync, "c1").await;
     done.assert_success();
-    assert!(done.summary.resumed, "the pass should resume: {}", done.stdout);
+    assert!(
+        done.summary.resumed,
+        "the pass should resume: {}",
+        done.stdout
+    );
     let mut expected = id_strings(&removed);
     expected.extend(id_strings(&archived));
     assert_eq!(

@@ -4,6 +4,7 @@
 mod common;
 
 mod bad_input;
+mod cli;
 mod crash_safety;
 mod deletes;
 mod demo;
