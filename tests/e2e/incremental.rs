@@ -164,3 +164,36 @@ async fn rerun_with_nothing_changed_reports_nothing_and_writes_no_record_rows() 
         "record rows or stream cursors changed in runs with nothing to change"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_made_during_the_first_incremental_pass_are_not_lost() {
+    // The first pass of an incremental sync has no filter. If it reads contacts in id order, a
+    // contact updated after its page was read is older than a contact updated later and read
+    // on a later page; a checkpoint of "newest updated_at seen" then skips the first update
+    // forever.
+    let env = Env::new(CONTACTS).await;
+    env.crm.set_page_delay(std::time::Duration::from_millis(20));
+    let mut child = env.spawn("crm/contacts", "c1");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while env.pass_pages("c1", "contacts") < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first pass did not commit 3 pages"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the first pass ended before 3 pages were seen"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    // Contact 5 is on page 1 (already read), contact 1_950 on page 20 (not read yet).
+    env.crm.update(&[5]);
+    env.crm.update(&[1_950]);
+    let status = child.wait().await.expect("wait for the first run");
+    assert!(status.success(), "first run failed: {status}");
+    env.crm.set_page_delay(std::time::Duration::ZERO);
+
+    let second = env.run("crm/contacts", "c1").await;
+    second.assert_success();
+    assert_cache_equals_provider(&env.cache("c1").await, &env.crm.snapshot());
+}
