@@ -550,3 +550,125 @@ async fn list_records_filters_by_action_time_and_ids_and_rejects_bad_input() {
         "unknown connection"
     );
 }
+
+#[tokio::test]
+async fn a_run_whose_pass_was_taken_over_cannot_commit_into_a_later_pass() {
+    let db = open();
+    let s = &db.store;
+    let key = SyncKey::new("c1", "test", "items");
+    let fr = DeletionStrategy::FullRefresh;
+    let all = ["a", "b", "c", "d", "e", "f"];
+
+    let run = s.start_run(&key, full()).await.unwrap();
+    commit(
+        s,
+        &key,
+        &run,
+        all.map(|id| record(id, 1)).to_vec(),
+        &[],
+        None,
+        fr,
+    )
+    .await;
+
+    // Run A starts pass 2 and stays alive; run B starts (overlapping) and takes the pass over.
+    let a = s.start_run(&key, full()).await.unwrap();
+    commit(
+        s,
+        &key,
+        &a,
+        vec![record("a", 1), record("b", 1)],
+        &[],
+        Some("p2"),
+        fr,
+    )
+    .await;
+    let b = s.start_run(&key, full()).await.unwrap();
+    assert!(b.resumed && b.pass_id == a.pass_id, "B resumes A's pass");
+    commit(
+        s,
+        &key,
+        &b,
+        vec![record("c", 1), record("d", 1)],
+        &[],
+        Some("p3"),
+        fr,
+    )
+    .await;
+    commit(
+        s,
+        &key,
+        &b,
+        vec![record("e", 1), record("f", 1)],
+        &[],
+        None,
+        fr,
+    )
+    .await;
+    // Run C starts pass 3 and reads page 1.
+    let c = s.start_run(&key, full()).await.unwrap();
+    commit(
+        s,
+        &key,
+        &c,
+        vec![record("a", 1), record("b", 1)],
+        &[],
+        Some("p2"),
+        fr,
+    )
+    .await;
+
+    // A, still running, goes on with its own pages: it must not write into pass 3.
+    let stale = s
+        .commit_page(
+            &key,
+            PageWrite {
+                run_id: a.run_id,
+                model: MODEL.into(),
+                records: vec![record("e", 1), record("f", 1)],
+                deleted_ids: vec![],
+                next_cursor: None,
+                checkpoint: None,
+                track_seen: true,
+                requests: 3,
+                end: PageEnd::Last { deletion: fr },
+            },
+        )
+        .await;
+    match stale {
+        Err(StoreError::Invalid(m)) => assert!(m.contains("no longer owns"), "message: {m}"),
+        other => panic!("a superseded run committed into a later pass: {other:?}"),
+    }
+
+    commit(
+        s,
+        &key,
+        &c,
+        vec![record("c", 1), record("d", 1)],
+        &[],
+        Some("p3"),
+        fr,
+    )
+    .await;
+    let done = commit(
+        s,
+        &key,
+        &c,
+        vec![record("e", 1), record("f", 1)],
+        &[],
+        None,
+        fr,
+    )
+    .await;
+    assert_eq!(done.deleted, 0, "pass 3 saw every record: {done:?}");
+    let now = list(s, "c1", None).await;
+    assert!(
+        now.iter()
+            .all(|r| r.metadata.last_action != LastAction::Deleted),
+        "false deletes: {:?}",
+        now.iter()
+            .filter(|r| r.metadata.last_action == LastAction::Deleted)
+            .map(|r| &r.id)
+            .collect::<Vec<_>>()
+    );
+}

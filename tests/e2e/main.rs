@@ -5,6 +5,7 @@ mod common;
 
 mod bad_input;
 mod cli;
+mod concurrency;
 mod crash_safety;
 mod deletes;
 mod demo;

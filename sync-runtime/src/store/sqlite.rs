@@ -275,6 +275,24 @@ fn commit_page_tx(
     let pass_id = pass_id.ok_or_else(|| {
         StoreError::Invalid(format!("no pass in progress for {key}: start a run first"))
     })?;
+    // Fence: only the newest run of the pass may commit. A run whose pass was taken over by a
+    // later start_run (overlapping runs) would otherwise write its own page cursor and seen
+    // ids into a pass it does not drive, and a full-refresh diff could delete unseen records.
+    let (run_status, run_pass): (String, i64) = tx
+        .query_row(
+            "SELECT status, pass_id FROM runs WHERE run_id = ?1",
+            [page.run_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .ok_or_else(|| StoreError::Invalid(format!("run {} does not exist", page.run_id)))?;
+    if run_status != RunStatus::Running.as_str() || run_pass != pass_id {
+        return Err(StoreError::Invalid(format!(
+            "run {} of {key} no longer owns its pass: another run of this sync started \
+             (runs of one sync must not overlap); its page was not committed",
+            page.run_id
+        )));
+    }
     let mut counts = ChangeCounts::default();
     {
         let mut lookup = tx.prepare_cached(
