@@ -155,9 +155,17 @@ impl Env {
         .unwrap_or(0)
     }
 
-    /// Spawn `sync`, wait until its pass has committed `more_pages` pages beyond where it started,
-    /// then SIGKILL it. Returns the pass's committed page count after the kill.
-    pub async fn kill_after_pages(&self, sync: &str, connection: &str, more_pages: i64) -> i64 {
+    /// Spawn `sync`, wait until its pass has committed `more_pages` pages beyond where it started
+    /// and then `offset` more (so kills land at different instants of a page: fetching,
+    /// validating, committing), then SIGKILL it. Returns the pass's committed page count after
+    /// the kill.
+    pub async fn kill_after_pages(
+        &self,
+        sync: &str,
+        connection: &str,
+        more_pages: i64,
+        offset: Duration,
+    ) -> i64 {
         let short = sync.split('/').nth(1).expect("<integration>/<sync>");
         let before = self.pass_pages(connection, short);
         let mut child = self.spawn(sync, connection);
@@ -177,6 +185,7 @@ impl Env {
             );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        tokio::time::sleep(offset).await;
         // `Child::kill` sends SIGKILL: no destructor, no graceful shutdown.
         child.kill().await.expect("SIGKILL syncfn");
         let after = self.pass_pages(connection, short);

@@ -50,8 +50,10 @@ async fn full_refresh_resumes_after_sigkill_mid_page() {
 
     // Three kills at different points of the pass, then a run to the end.
     let mut committed = 0;
-    for more in [23, 41, 37] {
-        let now = env.kill_after_pages(sync, "c1", more).await;
+    for (more, offset_ms) in [(23, 0), (41, 7), (37, 13)] {
+        let now = env
+            .kill_after_pages(sync, "c1", more, Duration::from_millis(offset_ms))
+            .await;
         assert!(now > committed, "no progress between kills");
         committed = now;
     }
@@ -81,6 +83,8 @@ async fn full_refresh_resumes_after_sigkill_mid_page() {
     let pass = assert_interrupted_then_resumed(&env, "c1", 3).await;
     let added: u64 = pass.iter().map(|r| r.counts.added).sum();
     assert_eq!(added, CONTACTS, "ADDED counted across the pass's runs");
+    let pages: u64 = pass.iter().map(|r| r.pages).sum();
+    assert_eq!(pages, FULL_PAGES, "pages committed across the pass's runs");
     assert!(
         env.crm.requests() <= FULL_PAGES + 3 * 3,
         "{} provider requests for a {FULL_PAGES}-page pass killed 3 times: the runs started over",
@@ -103,8 +107,9 @@ async fn incremental_resumes_after_sigkill_mid_page() {
     let added = env.crm.add(30);
     env.crm.set_page_delay(Duration::from_millis(3));
 
-    for more in [7, 13, 11] {
-        env.kill_after_pages(sync, "c1", more).await;
+    for (more, offset_ms) in [(7, 11), (13, 0), (11, 5)] {
+        env.kill_after_pages(sync, "c1", more, Duration::from_millis(offset_ms))
+            .await;
     }
     let out = env.run(sync, "c1").await;
     out.assert_success();
