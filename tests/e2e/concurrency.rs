@@ -59,7 +59,7 @@ where
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overlapping_run_of_the_same_sync_fences_out_the_older_one() {
     let env = Env::new(3_000).await;
-    env.crm.set_page_delay(Duration::from_millis(15));
+    env.crm.set_page_delay(Duration::from_millis(40));
     let first = tokio::spawn(env.run_command("crm/contacts-full", "c1").output());
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while env.pass_pages("c1", "contacts-full") < 3 {
