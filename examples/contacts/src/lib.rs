@@ -81,17 +81,20 @@ struct ContactsPage {
     next_cursor: Option<String>,
 }
 
+/// The filter of a first incremental pass: every contact, oldest change first.
+const BEGINNING: &str = "1970-01-01T00:00:00Z";
+
 async fn fetch(
     cx: &SyncContext,
     cursor: Option<&str>,
-    since: Option<&Since>,
+    updated_after: Option<&str>,
 ) -> Result<Page<Contact>, SyncError> {
     let response = cx
         .http()
         .get("/contacts")
         .query("limit", 100)
         .query_opt("cursor", cursor)
-        .query_opt("updated_after", since.map(|s| s.updated_at.as_str()))
+        .query_opt("updated_after", updated_after)
         .send()
         .await?;
     let page: ContactsPage = response.json()?;
@@ -123,7 +126,13 @@ impl SyncFunction for Contacts {
         cx: &SyncContext,
         request: PageRequest<'_, Since>,
     ) -> Result<Page<Contact>, SyncError> {
-        fetch(cx, request.cursor, request.checkpoint).await
+        // Even the first pass asks in change order: "newest updated_at seen" is a safe
+        // checkpoint only if pages come oldest change first. In id order, a contact updated
+        // mid-pass after its page was read would be older than the checkpoint and never synced.
+        let since = request
+            .checkpoint
+            .map_or(BEGINNING, |s| s.updated_at.as_str());
+        fetch(cx, request.cursor, Some(since)).await
     }
 
     fn advance_checkpoint(&self, since: Option<Since>, records: &[Contact]) -> Option<Since> {

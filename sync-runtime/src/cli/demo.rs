@@ -22,12 +22,14 @@ pub(crate) async fn run(
     let (integration, sync) = registry
         .resolve("crm/contacts")
         .map_err(|e| CliError::Usage(format!("the demo needs the bundled crm integration: {e}")))?;
+    // Declared before the store so it is dropped after it: the directory goes once the
+    // database is closed, whether the demo succeeds or fails.
     let tempdir;
     let path = match db {
         Some(p) => p,
         None => {
-            tempdir = tempdir_in_target()?;
-            tempdir.join("demo.db")
+            tempdir = TempDir::create()?;
+            tempdir.0.join("demo.db")
         }
     };
     let crm = FakeCrm::start(records)
@@ -140,11 +142,21 @@ async fn last_cursor(
     }
 }
 
-/// A fresh directory for the demo database, removed by the OS temp cleaner.
-fn tempdir_in_target() -> Result<PathBuf, CliError> {
-    let dir = std::env::temp_dir().join(format!("syncfn-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| CliError::Failed(format!("cannot create {}: {e}", dir.display())))?;
-    let _ = std::fs::remove_file(dir.join("demo.db"));
-    Ok(dir)
+/// A fresh directory for the demo database, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn create() -> Result<Self, CliError> {
+        let dir = std::env::temp_dir().join(format!("syncfn-demo-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| CliError::Failed(format!("cannot create {}: {e}", dir.display())))?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

@@ -268,7 +268,8 @@ pub struct RecordQuery {
     pub limit: usize,
     /// Only these last actions (empty = all).
     pub actions: Vec<LastAction>,
-    /// Only records modified at or after this timestamp.
+    /// Only records modified at or after this timestamp (any RFC 3339 form; anything else is
+    /// [`StoreError::Invalid`]).
     pub modified_after: Option<String>,
     /// Only these ids (empty = all).
     pub ids: Vec<String>,

@@ -11,7 +11,7 @@ use sync_sdk::{DeletionStrategy, SyncKind};
 use super::{
     ChangeCounts, LastAction, MAX_LIST_LIMIT, PageEnd, PageWrite, RecordMetadata, RecordPage,
     RecordQuery, RequestStats, RunEnd, RunRecord, RunStart, RunStatus, StartOptions, Store,
-    StoreError, StoredConnection, StoredRecord, SyncKey, now_timestamp,
+    StoreError, StoredConnection, StoredRecord, SyncKey, now_timestamp, parse_timestamp,
 };
 
 const SCHEMA_VERSION: i64 = 1;
@@ -275,6 +275,24 @@ fn commit_page_tx(
     let pass_id = pass_id.ok_or_else(|| {
         StoreError::Invalid(format!("no pass in progress for {key}: start a run first"))
     })?;
+    // Fence: only the newest run of the pass may commit. A run whose pass was taken over by a
+    // later start_run (overlapping runs) would otherwise write its own page cursor and seen
+    // ids into a pass it does not drive, and a full-refresh diff could delete unseen records.
+    let (run_status, run_pass): (String, i64) = tx
+        .query_row(
+            "SELECT status, pass_id FROM runs WHERE run_id = ?1",
+            [page.run_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .ok_or_else(|| StoreError::Invalid(format!("run {} does not exist", page.run_id)))?;
+    if run_status != RunStatus::Running.as_str() || run_pass != pass_id {
+        return Err(StoreError::Invalid(format!(
+            "run {} of {key} no longer owns its pass: another run of this sync started \
+             (runs of one sync must not overlap); its page was not committed",
+            page.run_id
+        )));
+    }
     let mut counts = ChangeCounts::default();
     {
         let mut lookup = tx.prepare_cached(
@@ -630,7 +648,14 @@ impl Store for SqliteStore {
             Some(c) => decode_cursor(c)?,
             None => 0,
         };
-        let query = query.clone();
+        let mut query = query.clone();
+        // Stored times are fixed-width UTC text; compare against the same spelling.
+        query.modified_after = query
+            .modified_after
+            .as_deref()
+            .map(parse_timestamp)
+            .transpose()
+            .map_err(|e| StoreError::Invalid(format!("modified_after: {e}")))?;
         self.read(move |conn| {
             let stream: Option<i64> = conn
                 .query_row(
