@@ -139,9 +139,23 @@ impl HttpResponse {
     /// # Errors
     /// A data error naming the request and the position of the problem.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, SyncError> {
-        serde_json::from_slice(&self.body).map_err(|e| {
+        let mut de = serde_json::Deserializer::from_slice(&self.body);
+        let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let inner = e.inner();
+            let what = if inner.is_syntax() || inner.is_eof() {
+                "response body is not valid JSON".to_string()
+            } else {
+                format!(
+                    "response body does not match the expected shape at {:?}",
+                    e.path().to_string()
+                )
+            };
+            SyncError::data(format!("{what}: {inner}")).context(&self.request)
+        })?;
+        de.end().map_err(|e| {
             SyncError::data(format!("response body is not valid JSON: {e}")).context(&self.request)
-        })
+        })?;
+        Ok(value)
     }
 
     /// Parse the records at dotted `path` (`""` = the body is the array) one by one, so an

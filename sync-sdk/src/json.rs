@@ -57,6 +57,7 @@ pub fn id_at(value: &Value, path: &str) -> Option<String> {
 /// let body = serde_json::json!({"results": [{"id": 1, "name": "a"}, {"id": 2, "name": null}]});
 /// let err = sync_sdk::json::records_at::<R>(&body, "results").unwrap_err();
 /// assert!(err.to_string().contains("record 1 (id \"2\")"), "{err}");
+/// assert!(err.to_string().contains("field \"name\""), "{err}");
 /// ```
 pub fn records_at<T: DeserializeOwned>(body: &Value, path: &str) -> Result<Vec<T>, SyncError> {
     let where_ = if path.is_empty() {
@@ -80,12 +81,19 @@ pub fn records_at<T: DeserializeOwned>(body: &Value, path: &str) -> Result<Vec<T
         .iter()
         .enumerate()
         .map(|(i, item)| {
-            T::deserialize(item).map_err(|e| {
+            serde_path_to_error::deserialize(item).map_err(|e| {
                 let id = id_at(item, "id")
                     .map(|id| format!(" (id {id:?})"))
                     .unwrap_or_default();
+                let field = e.path().to_string();
+                let field = if field == "." {
+                    String::new()
+                } else {
+                    format!(" field {field:?}:")
+                };
                 SyncError::data(format!(
-                    "record {i}{id} at {where_} does not match its model: {e}"
+                    "record {i}{id} at {where_} does not match its model:{field} {}",
+                    e.inner()
                 ))
             })
         })

@@ -100,7 +100,7 @@ async fn record_without_id_names_the_page_and_record_and_resumes() {
     // The third record of page 5 is contact 403, served without its id.
     bad_page_stops_the_run_and_the_next_run_resumes(
         Fault::MissingId,
-        &["page 5", "record 2", "id"],
+        &["page 5", "record 2", "missing field `id`"],
     )
     .await;
 }
@@ -109,7 +109,7 @@ async fn record_without_id_names_the_page_and_record_and_resumes() {
 async fn record_violating_its_schema_names_page_record_and_id_and_resumes() {
     bad_page_stops_the_run_and_the_next_run_resumes(
         Fault::SchemaViolation,
-        &["page 5", "record 2", "\"403\"", "expected a string"],
+        &["page 5", "record 2", "\"403\"", "field \"email\"", "expected a string"],
     )
     .await;
 }

@@ -97,9 +97,12 @@ async fn fetch(
         .query_opt("updated_after", updated_after)
         .send()
         .await?;
+    // Parse the envelope loosely, then each record on its own, so a bad record is named by
+    // its index, id and field.
     let page: ContactsPage = response.json()?;
-    let records = sync_sdk::json::records_at(&page.results, "")
-        .map_err(|e| e.context(format!("{} \"results\"", response.request)))?;
+    let body = serde_json::json!({ "results": page.results });
+    let records =
+        sync_sdk::json::records_at(&body, "results").map_err(|e| e.context(&response.request))?;
     Ok(Page::new(records).next_opt(page.next_cursor))
 }
 

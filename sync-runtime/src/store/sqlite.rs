@@ -313,18 +313,34 @@ fn commit_page_tx(
             if page.track_seen {
                 seen.execute(params![pass_id, stream, record.id])?;
             }
-            let existing: Option<(i64, String)> = lookup
-                .query_row(params![stream, record.id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?;
             let hash = record.hash as i64;
             if record.tombstone {
-                if mark_deleted(tx, stream, &record.id, &now, &mut cursor)? {
+                // The tombstone's own content (e.g. `archived: true`) replaces the record's, so
+                // a consumer reading the DELETED record sees what the provider last said.
+                let mut tombstone = tx.prepare_cached(
+                    "UPDATE records SET data = ?3, hash = ?4, last_action = 'DELETED', deleted_at = ?5,
+                        last_modified_at = ?5, cursor = ?6
+                     WHERE stream_id = ?1 AND id = ?2 AND last_action != 'DELETED'",
+                )?;
+                if tombstone.execute(params![
+                    stream,
+                    record.id,
+                    record.json,
+                    hash,
+                    now,
+                    cursor + 1
+                ])? > 0
+                {
+                    cursor += 1;
                     counts.deleted += 1;
                 } else {
                     counts.unchanged += 1;
                 }
                 continue;
             }
+            let existing: Option<(i64, String)> = lookup
+                .query_row(params![stream, record.id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
             match existing {
                 None => {
                     cursor += 1;
