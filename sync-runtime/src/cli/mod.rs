@@ -408,5 +408,13 @@ pub(crate) async fn resolve_target(
         base_url,
         credentials,
         metadata: config.metadata,
+        http: crate::http::HttpOptions {
+            rate_limit: config
+                .rate_limit
+                .map(|r| r.to_rate_limit())
+                .or(integration.default_rate_limit()),
+            rate_limit_headers: integration.declared_rate_limit_headers().cloned(),
+            ..Default::default()
+        },
     })
 }
