@@ -11,7 +11,8 @@ pub struct RunCounters {
     requests: AtomicU64,
     retries: AtomicU64,
     rate_limited: AtomicU64,
-    wait_ms: AtomicU64,
+    /// Microseconds, so many short quota waits do not round away.
+    wait_us: AtomicU64,
 }
 
 impl RunCounters {
@@ -21,7 +22,7 @@ impl RunCounters {
             requests: self.requests.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
             rate_limited: self.rate_limited.load(Ordering::Relaxed),
-            wait_ms: self.wait_ms.load(Ordering::Relaxed),
+            wait_ms: self.wait_us.load(Ordering::Relaxed) / 1000,
         }
     }
 
@@ -42,7 +43,7 @@ impl RunCounters {
 
     /// Add time spent waiting on a rate limit or a backoff.
     pub fn waited(&self, wait: Duration) {
-        self.wait_ms
-            .fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
+        self.wait_us
+            .fetch_add(wait.as_micros() as u64, Ordering::Relaxed);
     }
 }
