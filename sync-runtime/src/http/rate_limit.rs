@@ -128,8 +128,9 @@ impl ProviderLimiter {
                 wait_ms = wait.as_millis() as u64,
                 reason, "waiting on the provider's rate limit"
             );
+            let slept = Instant::now();
             tokio::time::sleep(wait).await;
-            counters.waited(wait);
+            counters.waited(slept.elapsed());
         }
         if let Some(gcra) = &self.gcra {
             while let Err(not_until) = gcra.check() {
@@ -147,8 +148,9 @@ impl ProviderLimiter {
                         "waiting on the provider's rate limit"
                     );
                 }
+                let slept = Instant::now();
                 tokio::time::sleep(wait).await;
-                counters.waited(wait);
+                counters.waited(slept.elapsed());
             }
         }
     }

@@ -255,8 +255,9 @@ impl Transport for ReqwestTransport {
                     wait_ms = wait.as_millis() as u64,
                     reason, "waiting before retrying the provider request"
                 );
+                let slept = Instant::now();
                 tokio::time::sleep(wait).await;
-                self.counters.waited(wait);
+                self.counters.waited(slept.elapsed());
             } else {
                 // The provider asked the whole connection to hold off: every request waits.
                 self.limiter.pause(wait, reason);
