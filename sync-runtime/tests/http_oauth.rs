@@ -193,3 +193,66 @@ async fn a_401_after_refresh_fails_as_an_auth_error() {
     );
     assert_eq!(report.stats.requests, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_credentials_token_is_fetched_once_for_concurrent_first_requests() {
+    let hits = Arc::new(Mutex::new((0u32, 0u32))); // (token endpoint, api requests)
+    let (token_hits, api_hits) = (hits.clone(), hits.clone());
+    let router = axum::Router::new()
+        .route(
+            "/oauth/token",
+            post(move |body: String| {
+                let hits = token_hits.clone();
+                async move {
+                    hits.lock().unwrap().0 += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    let ok = body.contains("grant_type=client_credentials")
+                        && body.contains("scope=read")
+                        && body.contains("client_secret=cs-SECRET");
+                    if !ok {
+                        return (StatusCode::BAD_REQUEST, "bad grant").into_response();
+                    }
+                    axum::Json(serde_json::json!({"access_token": "at-CC", "expires_in": 3600}))
+                        .into_response()
+                }
+            }),
+        )
+        .route(
+            "/items",
+            get(move |headers: HeaderMap, Query(q): Query<Params>| {
+                let hits = api_hits.clone();
+                async move {
+                    hits.lock().unwrap().1 += 1;
+                    if headers.get("authorization").and_then(|v| v.to_str().ok())
+                        != Some("Bearer at-CC")
+                    {
+                        return (StatusCode::UNAUTHORIZED, "no").into_response();
+                    }
+                    axum::Json(items_body(q.page, q.part, 8)).into_response()
+                }
+            }),
+        );
+    let base = serve(router).await;
+    let config = ConnectionConfig::from_json(
+        &serde_json::json!({"credentials": {
+            "type": "oauth2_client_credentials", "token_url": format!("{base}/oauth/token"),
+            "client_id": "syncfn", "client_secret": "cs-SECRET", "scope": "read",
+        }})
+        .to_string(),
+        "cc.json",
+    )
+    .unwrap();
+    let (driver, store, _dir) = driver();
+    let report = run(
+        &driver,
+        &target(&base, 2, 8, config.credentials, HttpOptions::default()),
+    )
+    .await;
+    assert_eq!(report.status, RunStatus::Success, "{:?}", report.error);
+    assert_eq!(cached_ids(&store).await, (0..16).collect::<Vec<u64>>());
+    assert_eq!(
+        *hits.lock().unwrap(),
+        (1, 16),
+        "(token endpoint hits, API requests): 8 concurrent first requests must share one token fetch"
+    );
+}

@@ -124,3 +124,56 @@ async fn quota_at_the_providers_rate_gets_no_429_and_sustains_ninety_percent() {
     drop(b);
     assert_eq!(cached_ids(&store).await, (0..2000).collect::<Vec<u64>>(), "cached items");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_runs_of_one_connection_share_its_quota() {
+    let arrivals: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let seen = arrivals.clone();
+    let base = serve(axum::Router::new().route(
+        "/items",
+        get(move |Query(p): Query<Params>| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push(Instant::now());
+                axum::Json(items_body(p.page, p.part, 10))
+            }
+        }),
+    ))
+    .await;
+    let (driver, _store, _dir) = driver();
+    let http = HttpOptions {
+        rate_limit: Some(RateLimit::per_second(50)),
+        ..HttpOptions::default()
+    };
+    // Two syncs of the same connection, 50 requests each, at once.
+    let mut a = target(&base, 5, 10, Credentials::None, http.clone());
+    a.key.sync = "items-a".into();
+    let mut b = target(&base, 5, 10, Credentials::None, http);
+    b.key.sync = "items-b".into();
+    let began = Instant::now();
+    let (ra, rb) = tokio::join!(run(&driver, &a), run(&driver, &b));
+    let elapsed = began.elapsed();
+    assert_eq!((ra.status, rb.status), (RunStatus::Success, RunStatus::Success));
+
+    let mut times = arrivals.lock().unwrap().clone();
+    times.sort();
+    assert_eq!(times.len(), 100);
+    let busiest = times
+        .iter()
+        .map(|t| {
+            times
+                .iter()
+                .filter(|u| **u >= *t && **u - *t < Duration::from_secs(1))
+                .count()
+        })
+        .max()
+        .unwrap();
+    assert!(
+        busiest <= 52,
+        "{busiest} requests in one second: the two runs did not share the 50/s quota"
+    );
+    assert!(
+        elapsed >= Duration::from_millis(1900),
+        "100 requests at 50/s took only {elapsed:?}"
+    );
+}
