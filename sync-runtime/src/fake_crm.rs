@@ -165,7 +165,7 @@ fn render(id: u64, c: &Contact) -> Value {
         "owner_id": (r % 1000) as i64,
         "score": ((r >> 12) % 100) as i64 + c.revision as i64,
         "annual_revenue": ((r >> 20) % 10_000_000) as f64 / 100.0,
-        "subscribed": r % 2 == 0,
+        "subscribed": r.is_multiple_of(2),
         "notes": notes.join(" "),
         "revision": c.revision,
         "archived": c.archived,

@@ -88,15 +88,38 @@ async fn exhausted_quota_headers_hold_the_next_request_until_the_reset() {
     assert_eq!(cached_ids(&store).await, vec![0, 1, 2, 3, 4]);
 
     let a = arrivals.lock().unwrap();
-    assert_eq!(a.iter().map(|(p, _)| *p).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(
+        a.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5]
+    );
     let gap = |i: usize| a[i + 1].1 - a[i].1;
     let within = |d: Duration, lo: u64, hi: u64| {
         d >= Duration::from_millis(lo) && d <= Duration::from_millis(hi)
     };
-    assert!(within(gap(0), 950, 2300), "x-ratelimit-reset (epoch s): next request after {:?}", gap(0));
-    assert!(within(gap(1), 950, 1400), "ratelimit-reset: next request after {:?}", gap(1));
-    assert!(within(gap(2), 1150, 1600), "declared epoch-ms reset: next request after {:?}", gap(2));
-    assert!(gap(3) < Duration::from_millis(500), "quota left: no wait, waited {:?}", gap(3));
+    assert!(
+        within(gap(0), 950, 2300),
+        "x-ratelimit-reset (epoch s): next request after {:?}",
+        gap(0)
+    );
+    assert!(
+        within(gap(1), 950, 1400),
+        "ratelimit-reset: next request after {:?}",
+        gap(1)
+    );
+    assert!(
+        within(gap(2), 1150, 1600),
+        "declared epoch-ms reset: next request after {:?}",
+        gap(2)
+    );
+    assert!(
+        gap(3) < Duration::from_millis(500),
+        "quota left: no wait, waited {:?}",
+        gap(3)
+    );
     assert_eq!(report.stats.retries, 0);
-    assert!(report.stats.wait_ms >= 3_000, "waits counted: {:?}", report.stats);
+    assert!(
+        report.stats.wait_ms >= 3_000,
+        "waits counted: {:?}",
+        report.stats
+    );
 }

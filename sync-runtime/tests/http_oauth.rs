@@ -80,8 +80,10 @@ async fn token(State(p): State<Shared>, body: String) -> Response {
     let seen = form.get("refresh_token").cloned().unwrap_or_default();
     p.refresh_tokens_seen.push(seen);
     let access = format!("at-SECRET-{}", p.token_hits + 1);
-    p.tokens
-        .insert(access.clone(), SystemTime::now() + Duration::from_secs(3600));
+    p.tokens.insert(
+        access.clone(),
+        SystemTime::now() + Duration::from_secs(3600),
+    );
     axum::Json(serde_json::json!({
         "access_token": access,
         "token_type": "bearer",
@@ -145,10 +147,18 @@ async fn token_expiring_mid_run_is_refreshed_once_and_never_sent_expired() {
     let target = target(&base, 10, 8, config.credentials, http);
     let report = run(&driver, &target).await;
 
-    assert_eq!(report.status, RunStatus::Success, "run failed: {:?}", report.error);
+    assert_eq!(
+        report.status,
+        RunStatus::Success,
+        "run failed: {:?}",
+        report.error
+    );
     assert_eq!(cached_ids(&store).await, (0..80).collect::<Vec<u64>>());
     let p = shared.lock().unwrap();
-    assert_eq!(p.token_hits, 1, "the token endpoint must be hit exactly once");
+    assert_eq!(
+        p.token_hits, 1,
+        "the token endpoint must be hit exactly once"
+    );
     assert_eq!(p.refresh_tokens_seen, vec!["rt-SECRET-1".to_string()]);
     assert_eq!(
         p.expired_or_unknown, 0,
@@ -163,9 +173,14 @@ async fn token_expiring_mid_run_is_refreshed_once_and_never_sent_expired() {
         p.by_token
     );
     assert_eq!(report.stats.requests, 80);
-    let latest = sink.latest("fake", "conn").expect("refreshed tokens reach the sink");
+    let latest = sink
+        .latest("fake", "conn")
+        .expect("refreshed tokens reach the sink");
     assert_eq!(
-        latest.refresh_token.as_ref().map(|t| t.expose_secret().to_string()),
+        latest
+            .refresh_token
+            .as_ref()
+            .map(|t| t.expose_secret().to_string()),
         Some("rt-SECRET-rotated".to_string()),
         "the rotated refresh token must be handed to the sink"
     );
@@ -180,9 +195,17 @@ async fn a_401_after_refresh_fails_as_an_auth_error() {
     let report = run(&driver, &target).await;
 
     assert_eq!(report.status, RunStatus::Failed);
-    assert_eq!(report.error_kind, Some(ErrorKind::Auth), "{:?}", report.error);
+    assert_eq!(
+        report.error_kind,
+        Some(ErrorKind::Auth),
+        "{:?}",
+        report.error
+    );
     let error = report.error.clone().unwrap_or_default();
-    assert!(error.contains("HTTP 401") && error.contains("bad token"), "{error}");
+    assert!(
+        error.contains("HTTP 401") && error.contains("bad token"),
+        "{error}"
+    );
     let p = shared.lock().unwrap();
     assert_eq!(p.token_hits, 1, "one refresh after the first 401");
     assert_eq!(

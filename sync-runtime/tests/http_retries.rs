@@ -34,7 +34,12 @@ struct Params {
 }
 
 fn json(status: StatusCode, body: &str) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 /// Page n's first attempts fail in the way named below; then it answers its item.
@@ -104,10 +109,19 @@ async fn retries_as_told_and_ends_with_exactly_the_providers_data() {
     let report = run(&driver, &target).await;
     let elapsed = began.elapsed();
 
-    assert_eq!(report.status, RunStatus::Success, "run failed: {:?}", report.error);
-    assert_eq!(cached_ids(&store).await, vec![0, 1, 2, 3, 4, 5], "cached items");
-    let log = log.lock().unwrap();
-    let count = |page: u64| log.arrivals[&page].len();
+    assert_eq!(
+        report.status,
+        RunStatus::Success,
+        "run failed: {:?}",
+        report.error
+    );
+    assert_eq!(
+        cached_ids(&store).await,
+        vec![0, 1, 2, 3, 4, 5],
+        "cached items"
+    );
+    let arrivals = log.lock().unwrap().arrivals.clone();
+    let count = |page: u64| arrivals[&page].len();
     assert_eq!(
         (1..=6).map(count).collect::<Vec<_>>(),
         vec![3, 2, 2, 3, 2, 2],
@@ -115,7 +129,7 @@ async fn retries_as_told_and_ends_with_exactly_the_providers_data() {
     );
 
     // Retry-After: 0 is no hint: the client backs off (>= 200 ms) instead of hammering.
-    let p1 = &log.arrivals[&1];
+    let p1 = &arrivals[&1];
     for i in 0..2 {
         assert!(
             gap(p1, i) >= Duration::from_millis(190),
@@ -124,19 +138,19 @@ async fn retries_as_told_and_ends_with_exactly_the_providers_data() {
         );
     }
     // Retry-After: 2 waits two seconds.
-    let waited = gap(&log.arrivals[&2], 0);
+    let waited = gap(&arrivals[&2], 0);
     assert!(
         waited >= Duration::from_millis(1990) && waited <= Duration::from_millis(2600),
         "Retry-After: 2 was followed {waited:?} later"
     );
     // An HTTP-date 3 s ahead (whole seconds, so 2–3 s from the moment it was sent).
-    let waited = gap(&log.arrivals[&3], 0);
+    let waited = gap(&arrivals[&3], 0);
     assert!(
         waited >= Duration::from_millis(1990) && waited <= Duration::from_millis(3600),
         "Retry-After: <date 3 s ahead> was followed {waited:?} later"
     );
     // 503s back off exponentially: 200–400 ms, then 400–800 ms.
-    let p4 = &log.arrivals[&4];
+    let p4 = &arrivals[&4];
     assert!(
         gap(p4, 0) >= Duration::from_millis(190) && gap(p4, 1) >= Duration::from_millis(390),
         "503 retries came after {:?} and {:?}",
@@ -155,7 +169,10 @@ async fn retries_as_told_and_ends_with_exactly_the_providers_data() {
     );
     assert!(elapsed < Duration::from_secs(10), "run took {elapsed:?}");
     let stored = store.get_run(report.run_id).await.unwrap().unwrap();
-    assert_eq!(stored.stats, stats, "run history must hold the run's request stats");
+    assert_eq!(
+        stored.stats, stats,
+        "run history must hold the run's request stats"
+    );
 }
 
 #[tokio::test]
@@ -177,10 +194,19 @@ async fn a_400_fails_at_once_with_the_providers_message() {
     ))
     .await;
     let (driver, _store, _dir) = driver();
-    let report = run(&driver, &target(&base, 3, 1, Credentials::None, HttpOptions::default())).await;
+    let report = run(
+        &driver,
+        &target(&base, 3, 1, Credentials::None, HttpOptions::default()),
+    )
+    .await;
 
     assert_eq!(report.status, RunStatus::Failed);
-    assert_eq!(report.error_kind, Some(ErrorKind::Config), "{:?}", report.error);
+    assert_eq!(
+        report.error_kind,
+        Some(ErrorKind::Config),
+        "{:?}",
+        report.error
+    );
     let error = report.error.unwrap_or_default();
     assert!(
         error.contains("HTTP 400") && error.contains("unknown filter 'colour'"),

@@ -145,7 +145,10 @@ async fn secrets_never_reach_logs_errors_or_run_history() {
     .await;
     assert_eq!(refused.status, RunStatus::Failed);
     let refused_error = refused.error.clone().unwrap_or_default();
-    assert!(refused_error.contains("refresh token revoked"), "{refused_error}");
+    assert!(
+        refused_error.contains("refresh token revoked"),
+        "{refused_error}"
+    );
     // 3. an API key in the query string against a provider that only fails.
     let keyed = target(
         &format!("{base}/keyed"),
@@ -174,16 +177,31 @@ async fn secrets_never_reach_logs_errors_or_run_history() {
         "the log capture missed the client's lines:\n{logs}"
     );
     let runs = serde_json::to_string(&store.list_runs(None, 100).await.unwrap()).unwrap();
-    let errors = format!("{:?} {:?} {:?}", ok.error, refused.error, keyed_report.error);
+    let errors = format!(
+        "{:?} {:?} {:?}",
+        ok.error, refused.error, keyed_report.error
+    );
     let mut files = String::new();
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap();
         files.push_str(&String::from_utf8_lossy(&bytes));
     }
     for secret in SECRETS {
-        assert!(!logs.contains(secret), "{secret} appears in the logs:\n{logs}");
-        assert!(!errors.contains(secret), "{secret} appears in run errors: {errors}");
-        assert!(!runs.contains(secret), "{secret} appears in stored run history: {runs}");
-        assert!(!files.contains(secret), "{secret} appears in the cache files");
+        assert!(
+            !logs.contains(secret),
+            "{secret} appears in the logs:\n{logs}"
+        );
+        assert!(
+            !errors.contains(secret),
+            "{secret} appears in run errors: {errors}"
+        );
+        assert!(
+            !runs.contains(secret),
+            "{secret} appears in stored run history: {runs}"
+        );
+        assert!(
+            !files.contains(secret),
+            "{secret} appears in the cache files"
+        );
     }
 }

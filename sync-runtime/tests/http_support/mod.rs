@@ -131,11 +131,7 @@ pub async fn cached_ids(store: &Arc<dyn Store>) -> Vec<u64> {
     let mut query = sync_runtime::store::RecordQuery::new("conn", "Item");
     query.limit = 10_000;
     let page = store.list_records(&query).await.unwrap();
-    let mut ids: Vec<u64> = page
-        .records
-        .iter()
-        .map(|r| r.id.parse().unwrap())
-        .collect();
+    let mut ids: Vec<u64> = page.records.iter().map(|r| r.id.parse().unwrap()).collect();
     ids.sort_unstable();
     ids
 }
