@@ -386,3 +386,38 @@ impl OAuthSession {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_every_oauth_secret() {
+        let credentials = Credentials::OAuth2RefreshToken {
+            token_url: "http://127.0.0.1:1/token".into(),
+            client_id: "id".into(),
+            client_secret: SecretString::from("cs-SECRET"),
+            refresh_token: SecretString::from("rt-SECRET"),
+            access_token: Some(SecretString::from("at-SECRET")),
+            expires_at: Some(1),
+            scope: None,
+            refresh_margin_secs: None,
+        };
+        let sink = Arc::new(MemoryCredentialSink::default());
+        sink.tokens_refreshed(
+            "x",
+            "c",
+            &OAuthTokens {
+                access_token: SecretString::from("at2-SECRET"),
+                expires_at: None,
+                refresh_token: Some(SecretString::from("rt2-SECRET")),
+            },
+        );
+        let auth = Authenticator::new(reqwest::Client::new(), credentials, sink.clone(), "x", "c");
+        let debug = format!("{auth:?} {sink:?}");
+        assert!(
+            !debug.contains("SECRET"),
+            "a secret shows in Debug: {debug}"
+        );
+    }
+}
