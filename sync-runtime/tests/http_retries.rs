@@ -252,3 +252,49 @@ async fn retries_stop_at_the_attempt_budget_with_the_last_status() {
     );
     assert_eq!(*hits.lock().unwrap(), 3, "attempts made");
 }
+
+#[tokio::test]
+async fn a_retry_after_beyond_the_budget_fails_at_once_saying_so() {
+    let base = serve(axum::Router::new().route(
+        "/items",
+        get(|| async {
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, "120")],
+                r#"{"message":"come back in two minutes"}"#,
+            )
+        }),
+    ))
+    .await;
+    let (driver, _store, _dir) = driver();
+    let http = HttpOptions {
+        retry: RetryPolicy {
+            max_total: Duration::from_secs(30),
+            ..RetryPolicy::default()
+        },
+        ..HttpOptions::default()
+    };
+    let began = Instant::now();
+    let report = run(&driver, &target(&base, 1, 1, Credentials::None, http)).await;
+    assert!(
+        began.elapsed() < Duration::from_secs(5),
+        "it waited {:?}",
+        began.elapsed()
+    );
+    assert_eq!(report.status, RunStatus::Failed);
+    assert_eq!(
+        report.error_kind,
+        Some(ErrorKind::RateLimit),
+        "{:?}",
+        report.error
+    );
+    let error = report.error.unwrap_or_default();
+    assert!(
+        error.contains("120.0 s (retry-after)")
+            && error.contains("30 s retry budget")
+            && error.contains("come back in two minutes"),
+        "{error}"
+    );
+    assert_eq!(report.stats.requests, 1);
+    assert_eq!(report.stats.rate_limited, 1);
+}

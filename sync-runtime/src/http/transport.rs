@@ -233,9 +233,15 @@ impl Transport for ReqwestTransport {
                 attempt < self.retry.max_attempts && began.elapsed() + w <= self.retry.max_total
             });
             let Some(wait) = wait.filter(|_| within_budget) else {
-                return Err(failure
-                    .into_error()
-                    .context(format!("gave up after {attempt} attempts")));
+                let why = match wait {
+                    Some(w) if attempt < self.retry.max_attempts => format!(
+                        "gave up after {attempt} attempts: waiting {:.1} s ({reason}) would pass the {} s retry budget",
+                        w.as_secs_f64(),
+                        self.retry.max_total.as_secs()
+                    ),
+                    _ => format!("gave up after {attempt} attempts"),
+                };
+                return Err(failure.into_error().context(why));
             };
             let error = match &failure {
                 Retryable::Status(r) => format!("{described} answered HTTP {}", r.status),
