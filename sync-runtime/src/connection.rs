@@ -13,6 +13,7 @@
 //! printed by `Debug`, never stored in the records cache.
 
 use std::path::Path;
+use std::time::Duration;
 
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -49,6 +50,74 @@ pub enum Credentials {
         /// Password.
         password: SecretString,
     },
+    /// OAuth2 refresh-token grant: access tokens are obtained from `token_url` with the refresh
+    /// token and sent as `Authorization: Bearer`. A refresh token the provider rotates is handed
+    /// to the runtime's [`CredentialSink`](crate::http::CredentialSink).
+    #[serde(rename = "oauth2_refresh_token")]
+    OAuth2RefreshToken {
+        /// Token endpoint (`https://provider/oauth/token`).
+        token_url: String,
+        /// Client id.
+        client_id: String,
+        /// Client secret.
+        client_secret: SecretString,
+        /// The refresh token.
+        refresh_token: SecretString,
+        /// A current access token, if one is known (else one is fetched before the first
+        /// request).
+        #[serde(default)]
+        access_token: Option<SecretString>,
+        /// When `access_token` expires, in Unix seconds.
+        #[serde(default)]
+        expires_at: Option<u64>,
+        /// Space-separated scopes to request.
+        #[serde(default)]
+        scope: Option<String>,
+        /// Refresh this many seconds before the access token expires (default 60).
+        #[serde(default)]
+        refresh_margin_secs: Option<u64>,
+    },
+    /// OAuth2 client-credentials grant against `token_url`.
+    #[serde(rename = "oauth2_client_credentials")]
+    OAuth2ClientCredentials {
+        /// Token endpoint.
+        token_url: String,
+        /// Client id.
+        client_id: String,
+        /// Client secret.
+        client_secret: SecretString,
+        /// Space-separated scopes to request.
+        #[serde(default)]
+        scope: Option<String>,
+        /// Refresh this many seconds before the access token expires (default 60).
+        #[serde(default)]
+        refresh_margin_secs: Option<u64>,
+    },
+}
+
+/// A per-connection override of the integration's quota:
+/// `"rate_limit": {"requests": 100, "per_ms": 10000, "burst": 10}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitOverride {
+    /// Requests allowed per window.
+    pub requests: u32,
+    /// The window in milliseconds.
+    pub per_ms: u64,
+    /// Requests that may go out back to back (default 1).
+    #[serde(default)]
+    pub burst: Option<u32>,
+}
+
+impl RateLimitOverride {
+    /// As the SDK's quota type.
+    pub fn to_rate_limit(self) -> sync_sdk::RateLimit {
+        let limit = sync_sdk::RateLimit::new(self.requests, Duration::from_millis(self.per_ms));
+        match self.burst {
+            Some(b) => limit.with_burst(b),
+            None => limit,
+        }
+    }
 }
 
 /// A connection's config as read from a file or the API.
@@ -64,6 +133,9 @@ pub struct ConnectionConfig {
     /// Credentials.
     #[serde(default)]
     pub credentials: Credentials,
+    /// Overrides the integration's declared quota for this connection.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitOverride>,
     /// Customer configuration, validated against the sync's metadata schema.
     #[serde(default)]
     pub metadata: Value,
@@ -93,7 +165,13 @@ impl ConnectionConfig {
 
     /// The non-secret part, as stored with the connection.
     pub fn public_json(&self) -> Value {
-        serde_json::json!({ "base_url": self.base_url, "params": self.params })
+        let mut public = serde_json::json!({ "base_url": self.base_url, "params": self.params });
+        if let Some(limit) = self.rate_limit {
+            public["rate_limit"] = serde_json::json!({
+                "requests": limit.requests, "per_ms": limit.per_ms, "burst": limit.burst,
+            });
+        }
+        public
     }
 }
 
@@ -142,6 +220,45 @@ mod tests {
         .unwrap();
         let debug = format!("{c:?}");
         assert!(!debug.contains("tok-SECRET-123"), "{debug}");
+    }
+
+    #[test]
+    fn oauth2_credentials_and_rate_limit_override_parse() {
+        let c = ConnectionConfig::from_json(
+            r#"{"credentials":{"type":"oauth2_refresh_token","token_url":"http://t/token",
+                "client_id":"id","client_secret":"cs-SECRET","refresh_token":"rt-SECRET",
+                "expires_at":1700000000},
+               "rate_limit":{"requests":100,"per_ms":10000,"burst":5}}"#,
+            "c.json",
+        )
+        .unwrap();
+        assert!(matches!(
+            c.credentials,
+            Credentials::OAuth2RefreshToken {
+                expires_at: Some(1_700_000_000),
+                ..
+            }
+        ));
+        let limit = c.rate_limit.unwrap().to_rate_limit();
+        assert_eq!(
+            (limit.requests, limit.per, limit.burst),
+            (100, Duration::from_secs(10), Some(5))
+        );
+        let debug = format!("{c:?}");
+        assert!(
+            !debug.contains("SECRET"),
+            "a secret shows in Debug: {debug}"
+        );
+        let c = ConnectionConfig::from_json(
+            r#"{"credentials":{"type":"oauth2_client_credentials","token_url":"http://t/token",
+                "client_id":"id","client_secret":"cs"}}"#,
+            "c.json",
+        )
+        .unwrap();
+        assert!(matches!(
+            c.credentials,
+            Credentials::OAuth2ClientCredentials { .. }
+        ));
     }
 
     #[test]

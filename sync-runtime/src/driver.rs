@@ -16,7 +16,10 @@ use tokio::sync::mpsc;
 
 use crate::canonical::{canonical_bytes, hash};
 use crate::connection::Credentials;
-use crate::http::{ReqwestTransport, RunCounters};
+use crate::http::{
+    Authenticator, CredentialSink, HttpOptions, MemoryCredentialSink, ProviderLimits,
+    ReqwestTransport, RunCounters,
+};
 use crate::store::{
     ChangeCounts, PageEnd, PageWrite, PreparedRecord, RequestStats, RunEnd, RunStatus,
     StartOptions, Store, StoreError, SyncKey,
@@ -38,6 +41,8 @@ pub struct SyncTarget {
     pub credentials: Credentials,
     /// Connection metadata.
     pub metadata: Value,
+    /// Rate limit, provider headers and retry policy for the connection's requests.
+    pub http: HttpOptions,
 }
 
 /// Progress after each committed page.
@@ -111,6 +116,8 @@ pub struct RunReport {
 pub struct Driver {
     store: Arc<dyn Store>,
     client: reqwest::Client,
+    limits: Arc<ProviderLimits>,
+    sink: Arc<dyn CredentialSink>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -164,9 +171,32 @@ fn prepare(
 }
 
 impl Driver {
-    /// A driver writing to `store`, sending requests with `client`.
+    /// A driver writing to `store`, sending requests with `client`, with its own rate-limit
+    /// registry and an in-memory credential sink.
     pub fn new(store: Arc<dyn Store>, client: reqwest::Client) -> Self {
-        Self { store, client }
+        Self {
+            store,
+            client,
+            limits: Arc::new(ProviderLimits::new()),
+            sink: Arc::new(MemoryCredentialSink::default()),
+        }
+    }
+
+    /// Share `limits` (one limiter per connection in the process) with other drivers.
+    pub fn with_limits(mut self, limits: Arc<ProviderLimits>) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Hand refreshed OAuth2 tokens to `sink`.
+    pub fn with_credential_sink(mut self, sink: Arc<dyn CredentialSink>) -> Self {
+        self.sink = sink;
+        self
+    }
+
+    /// The rate-limit registry.
+    pub fn limits(&self) -> &Arc<ProviderLimits> {
+        &self.limits
     }
 
     /// The store.
@@ -224,11 +254,22 @@ impl Driver {
             })?;
             let validator =
                 RecordValidator::new(&model.name, &model.schema).map_err(SyncError::config)?;
-            let transport = ReqwestTransport::new(
+            let limiter = self.limits.limiter(
+                &key.integration,
+                &key.connection_id,
+                target.http.rate_limit.or(spec.rate_limit),
+            )?;
+            let auth = Authenticator::new(
                 self.client.clone(),
                 target.credentials.clone(),
-                counters.clone(),
+                self.sink.clone(),
+                &key.integration,
+                &key.connection_id,
             );
+            let transport =
+                ReqwestTransport::new(self.client.clone(), auth, limiter, counters.clone())
+                    .with_retry(target.http.retry)
+                    .with_rate_limit_headers(target.http.rate_limit_headers.clone());
             let http = HttpClient::new(Arc::new(transport), target.base_url.clone());
             let log = Logger::new(&key.connection_id, &key.integration, &key.sync);
             let parts = ContextParts::new(

@@ -18,7 +18,7 @@ use sync_runtime::http::{ReqwestTransport, RunCounters};
 use sync_sdk::{ErrorKind, HttpClient, OffsetCalculation, Pagination, SyncError};
 
 fn client(base_url: &str) -> HttpClient {
-    let transport = ReqwestTransport::new(
+    let transport = ReqwestTransport::standalone(
         sync_runtime::http::build_client().unwrap(),
         Credentials::None,
         Arc::new(RunCounters::default()),

@@ -183,6 +183,7 @@ fn target(text: &str, connection: &str) -> SyncTarget {
         base_url,
         credentials,
         metadata: Value::Null,
+        http: Default::default(),
     }
 }
 

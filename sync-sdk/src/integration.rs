@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::{ErasedSync, RateLimit, SyncFunction};
+use crate::{ErasedSync, RateLimit, RateLimitHeaders, SyncFunction};
 
 /// A provider integration as a crate exports it: a name, its default base URL, the provider's
 /// quota and its syncs.
@@ -29,6 +29,7 @@ pub struct Integration {
     name: String,
     base_url: Option<String>,
     rate_limit: Option<RateLimit>,
+    rate_limit_headers: Option<RateLimitHeaders>,
     syncs: Vec<Arc<dyn ErasedSync>>,
 }
 
@@ -52,6 +53,7 @@ impl Integration {
             name: name.into(),
             base_url: None,
             rate_limit: None,
+            rate_limit_headers: None,
             syncs: Vec::new(),
         }
     }
@@ -65,6 +67,22 @@ impl Integration {
     /// The provider's quota, shared by every sync of one connection.
     pub fn rate_limit(mut self, limit: RateLimit) -> Self {
         self.rate_limit = Some(limit);
+        self
+    }
+
+    /// The provider's own rate-limit headers, read in addition to the standard ones.
+    ///
+    /// ```
+    /// use sync_sdk::{Integration, RateLimitHeaders, ResetFormat};
+    /// let acme = Integration::new("acme").rate_limit_headers(RateLimitHeaders::new(
+    ///     "x-acme-calls-left",
+    ///     "x-acme-reset-ms",
+    ///     ResetFormat::EpochMillis,
+    /// ));
+    /// assert!(acme.declared_rate_limit_headers().is_some());
+    /// ```
+    pub fn rate_limit_headers(mut self, headers: RateLimitHeaders) -> Self {
+        self.rate_limit_headers = Some(headers);
         self
     }
 
@@ -93,6 +111,11 @@ impl Integration {
     /// The declared quota.
     pub fn default_rate_limit(&self) -> Option<RateLimit> {
         self.rate_limit
+    }
+
+    /// The provider-declared rate-limit headers, if any.
+    pub fn declared_rate_limit_headers(&self) -> Option<&RateLimitHeaders> {
+        self.rate_limit_headers.as_ref()
     }
 
     /// The syncs.

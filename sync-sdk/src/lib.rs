@@ -133,7 +133,10 @@ pub use http::{
 pub use integration::Integration;
 pub use model::{Model, schema};
 pub use pagination::{OffsetCalculation, Pagination, PaginationType, RawPage};
-pub use spec::{DeletionStrategy, ModelSpec, RateLimit, SyncKind, SyncSpec, SyncSpecBuilder};
+pub use spec::{
+    DeletionStrategy, ModelSpec, RateLimit, RateLimitHeaders, ResetFormat, SyncKind, SyncSpec,
+    SyncSpecBuilder,
+};
 pub use sync::{Page, PageRequest, SyncFunction};
 
 /// Re-exports authors need in derives, so an integration pins the same versions.

@@ -79,6 +79,59 @@ impl RateLimit {
     }
 }
 
+/// How a provider's rate-limit reset header counts time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ResetFormat {
+    /// Unix time in seconds when the window resets (GitHub's `X-RateLimit-Reset`).
+    EpochSeconds,
+    /// Unix time in milliseconds when the window resets.
+    EpochMillis,
+    /// Seconds to wait from now (IETF `RateLimit-Reset`).
+    SecondsToWait,
+}
+
+/// The headers a provider uses to announce how much of its quota is left, when they are not
+/// the usual `X-RateLimit-Remaining`/`X-RateLimit-Reset` or IETF `RateLimit-Remaining`/
+/// `RateLimit-Reset` (which the runtime always reads). When the remaining count reaches 0 the
+/// runtime waits until the reset before sending the connection's next request.
+///
+/// ```
+/// use sync_sdk::{RateLimitHeaders, ResetFormat};
+/// let hubspot = RateLimitHeaders::new(
+///     "x-hubspot-ratelimit-remaining",
+///     "x-hubspot-ratelimit-interval-milliseconds",
+///     ResetFormat::SecondsToWait,
+/// );
+/// assert_eq!(hubspot.remaining, "x-hubspot-ratelimit-remaining");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RateLimitHeaders {
+    /// Header carrying the requests left in the current window (case-insensitive).
+    pub remaining: String,
+    /// Header carrying when the window resets (case-insensitive).
+    pub reset: String,
+    /// How the reset header counts time.
+    pub reset_format: ResetFormat,
+}
+
+impl RateLimitHeaders {
+    /// Remaining count in `remaining`, reset time in `reset` counted as `reset_format`.
+    pub fn new(
+        remaining: impl Into<String>,
+        reset: impl Into<String>,
+        reset_format: ResetFormat,
+    ) -> Self {
+        Self {
+            remaining: remaining.into(),
+            reset: reset.into(),
+            reset_format,
+        }
+    }
+}
+
 mod duration_ms {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;

@@ -109,7 +109,13 @@ async fn record_without_id_names_the_page_and_record_and_resumes() {
 async fn record_violating_its_schema_names_page_record_and_id_and_resumes() {
     bad_page_stops_the_run_and_the_next_run_resumes(
         Fault::SchemaViolation,
-        &["page 5", "record 2", "\"403\"", "field \"email\"", "expected a string"],
+        &[
+            "page 5",
+            "record 2",
+            "\"403\"",
+            "field \"email\"",
+            "expected a string",
+        ],
     )
     .await;
 }

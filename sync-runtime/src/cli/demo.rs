@@ -50,6 +50,11 @@ pub(crate) async fn run(
         base_url: crm.base_url(),
         credentials: Credentials::None,
         metadata: serde_json::Value::Null,
+        http: crate::http::HttpOptions {
+            rate_limit: integration.default_rate_limit(),
+            rate_limit_headers: integration.declared_rate_limit_headers().cloned(),
+            ..Default::default()
+        },
     };
 
     println!("\n1. first sync (full pass)");

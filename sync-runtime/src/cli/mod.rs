@@ -474,6 +474,14 @@ pub(crate) async fn resolve_target(
         base_url,
         credentials,
         metadata: config.metadata,
+        http: crate::http::HttpOptions {
+            rate_limit: config
+                .rate_limit
+                .map(|r| r.to_rate_limit())
+                .or(integration.default_rate_limit()),
+            rate_limit_headers: integration.declared_rate_limit_headers().cloned(),
+            ..Default::default()
+        },
     })
 }
 
@@ -503,5 +511,8 @@ fn declarative_target(path: &Path, connection_id: &str) -> Result<SyncTarget, Cl
         base_url,
         credentials,
         metadata: Value::Null,
+        // The file's [rate_limit] is the sync spec's quota, which applies when no
+        // connection-level override is given.
+        http: crate::http::HttpOptions::default(),
     })
 }

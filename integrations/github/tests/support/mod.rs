@@ -37,6 +37,7 @@ impl Harness {
             base_url,
             credentials: Credentials::None,
             metadata: Value::Null,
+            http: Default::default(),
         };
         Self {
             driver: Driver::new(store.clone(), client),
