@@ -6,6 +6,8 @@
 //! - [`registry`]: the integrations a binary knows.
 //! - [`cli`]: the `syncfn` command line.
 //! - [`fake_crm`]: a loopback CRM provider for the demo, tests and benchmarks.
+//! - [`testing`]: fixtures, record/replay, the test harness and the conformance suite
+//!   (most of it behind the `testing` feature).
 
 pub mod canonical;
 pub mod cli;
@@ -15,6 +17,7 @@ pub mod fake_crm;
 pub mod http;
 pub mod registry;
 pub mod store;
+pub mod testing;
 pub mod validate;
 
 pub use driver::{Driver, RunOptions, RunReport, SyncTarget};
