@@ -58,7 +58,9 @@ struct Items(Bug);
 fn add_hour(ts: &str) -> String {
     let rfc = &time::format_description::well_known::Rfc3339;
     let t = time::OffsetDateTime::parse(ts, rfc).expect("RFC 3339 updated_at");
-    (t + time::Duration::hours(1)).format(rfc).expect("formattable")
+    (t + time::Duration::hours(1))
+        .format(rfc)
+        .expect("formattable")
 }
 
 impl SyncFunction for Items {
@@ -83,7 +85,10 @@ impl SyncFunction for Items {
             .http()
             .get("/items")
             .query("limit", 10)
-            .query_opt("cursor", request.cursor.filter(|_| self.0 != Bug::LoopingCursor))
+            .query_opt(
+                "cursor",
+                request.cursor.filter(|_| self.0 != Bug::LoopingCursor),
+            )
             .query_opt("updated_after", request.checkpoint.map(|c| &c.updated_at))
             .send()
             .await?;
@@ -114,7 +119,12 @@ fn integration(bug: Bug) -> Integration {
 }
 
 async fn provider(builder: sync_runtime::testing::FakeProviderBuilder) -> FakeProvider {
-    builder.items(25).page_size(10).start().await.expect("fake provider starts")
+    builder
+        .items(25)
+        .page_size(10)
+        .start()
+        .await
+        .expect("fake provider starts")
 }
 
 fn failed(failure: &ConformanceFailure, check: Check) -> Vec<String> {
@@ -123,7 +133,10 @@ fn failed(failure: &ConformanceFailure, check: Check) -> Vec<String> {
         .unwrap_or_else(|| panic!("the suite could not run: {failure}"));
     match report.outcome(check) {
         Some(Outcome::Failed(problems)) => problems.clone(),
-        other => panic!("{} was expected to fail but is {other:?}\n{report}", check.title()),
+        other => panic!(
+            "{} was expected to fail but is {other:?}\n{report}",
+            check.title()
+        ),
     }
 }
 
@@ -131,17 +144,31 @@ fn failed(failure: &ConformanceFailure, check: Check) -> Vec<String> {
 async fn a_correct_sync_passes_every_check_including_provider_changes() {
     let fake = provider(FakeProvider::builder()).await;
     let changed = fake.clone();
-    let report = Conformance::new(integration(Bug::None), "items", Source::Upstream(fake.base_url()))
-        .changes(move || {
-            changed.update(&[2, 17]);
-            changed.archive(&[5]);
-            changed.add(3);
-        })
-        .run()
-        .await
-        .unwrap_or_else(|failure| panic!("a correct sync must pass: {failure}"));
-    assert_eq!(report.pages, 3, "25 items at 10 per page should be 3 pages\n{report}");
-    for check in [Check::Records, Check::Pagination, Check::Resume, Check::Incremental, Check::Secrets, Check::Spec] {
+    let report = Conformance::new(
+        integration(Bug::None),
+        "items",
+        Source::Upstream(fake.base_url()),
+    )
+    .changes(move || {
+        changed.update(&[2, 17]);
+        changed.archive(&[5]);
+        changed.add(3);
+    })
+    .run()
+    .await
+    .unwrap_or_else(|failure| panic!("a correct sync must pass: {failure}"));
+    assert_eq!(
+        report.pages, 3,
+        "25 items at 10 per page should be 3 pages\n{report}"
+    );
+    for check in [
+        Check::Records,
+        Check::Pagination,
+        Check::Resume,
+        Check::Incremental,
+        Check::Secrets,
+        Check::Spec,
+    ] {
         assert!(
             matches!(report.outcome(check), Some(Outcome::Passed(_))),
             "{} did not pass:\n{report}",
@@ -149,7 +176,10 @@ async fn a_correct_sync_passes_every_check_including_provider_changes() {
         );
     }
     assert!(
-        matches!(report.outcome(Check::DeletesFailClosed), Some(Outcome::Skipped(_))),
+        matches!(
+            report.outcome(Check::DeletesFailClosed),
+            Some(Outcome::Skipped(_))
+        ),
         "an incremental sync without full refresh must skip check 5:\n{report}"
     );
 }
@@ -158,11 +188,15 @@ async fn a_correct_sync_passes_every_check_including_provider_changes() {
 async fn a_checkpoint_that_skips_records_fails_check_4() {
     let fake = provider(FakeProvider::builder()).await;
     let changed = fake.clone();
-    let failure = Conformance::new(integration(Bug::CheckpointSkips), "items", Source::Upstream(fake.base_url()))
-        .changes(move || changed.update(&[2, 17]))
-        .run()
-        .await
-        .expect_err("a checkpoint past the newest record loses the next changes");
+    let failure = Conformance::new(
+        integration(Bug::CheckpointSkips),
+        "items",
+        Source::Upstream(fake.base_url()),
+    )
+    .changes(move || changed.update(&[2, 17]))
+    .run()
+    .await
+    .expect_err("a checkpoint past the newest record loses the next changes");
     let problems = failed(&failure, Check::Incremental);
     let text = problems.join("\n");
     assert!(
@@ -175,10 +209,14 @@ async fn a_checkpoint_that_skips_records_fails_check_4() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_looping_on_the_same_cursor_fails_check_2() {
     let fake = provider(FakeProvider::builder()).await;
-    let failure = Conformance::new(integration(Bug::LoopingCursor), "items", Source::Upstream(fake.base_url()))
-        .run()
-        .await
-        .expect_err("a repeated cursor must fail");
+    let failure = Conformance::new(
+        integration(Bug::LoopingCursor),
+        "items",
+        Source::Upstream(fake.base_url()),
+    )
+    .run()
+    .await
+    .expect_err("a repeated cursor must fail");
     let text = failed(&failure, Check::Pagination).join("\n");
     assert!(
         text.contains("page 2 returned next cursor \"0-10\"") && text.contains("loop forever"),
@@ -196,10 +234,14 @@ async fn a_record_violating_its_schema_fails_check_1() {
         json!({"name": if id == 7 { String::new() } else { format!("item {id}") }, "revision": revision})
     }))
     .await;
-    let failure = Conformance::new(integration(Bug::None), "items", Source::Upstream(fake.base_url()))
-        .run()
-        .await
-        .expect_err("an empty name violates minLength");
+    let failure = Conformance::new(
+        integration(Bug::None),
+        "items",
+        Source::Upstream(fake.base_url()),
+    )
+    .run()
+    .await
+    .expect_err("an empty name violates minLength");
     let text = failed(&failure, Check::Records).join("\n");
     assert!(
         text.contains("id \"7\"") && text.contains("Item schema at /name"),
@@ -210,10 +252,14 @@ async fn a_record_violating_its_schema_fails_check_1() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_leaked_into_records_fails_check_6() {
     let fake = provider(FakeProvider::builder().echo_credential_as("api_token")).await;
-    let failure = Conformance::new(integration(Bug::None), "items", Source::Upstream(fake.base_url()))
-        .run()
-        .await
-        .expect_err("records holding the bearer token must fail");
+    let failure = Conformance::new(
+        integration(Bug::None),
+        "items",
+        Source::Upstream(fake.base_url()),
+    )
+    .run()
+    .await
+    .expect_err("records holding the bearer token must fail");
     let problems = failed(&failure, Check::Secrets);
     let text = problems.join("\n");
     assert!(
@@ -226,7 +272,12 @@ async fn a_token_leaked_into_records_fails_check_6() {
     );
     // Nothing else is wrong with this sync.
     let report = failure.report().expect("report");
-    for check in [Check::Records, Check::Pagination, Check::Resume, Check::Spec] {
+    for check in [
+        Check::Records,
+        Check::Pagination,
+        Check::Resume,
+        Check::Spec,
+    ] {
         assert!(
             matches!(report.outcome(check), Some(Outcome::Passed(_))),
             "{} should pass:\n{report}",

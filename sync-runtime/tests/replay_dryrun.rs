@@ -4,11 +4,11 @@
 use std::path::Path;
 
 use serde_json::{Value, json};
+use sync_runtime::Registry;
 use sync_runtime::cli::dryrun::{DryRunArgs, dry_run};
 use sync_runtime::fake_crm::FakeCrm;
 use sync_runtime::testing::fixture;
 use sync_runtime::testing::{Harness, ReplayProvider};
-use sync_runtime::Registry;
 
 const TOKEN: &str = "tok-dryrun-SECRET-4242";
 
@@ -45,16 +45,24 @@ async fn dryrun_fixtures_replay_to_identical_records() {
     let fixtures = tmp.path().join("fixtures");
     let config = write_config(tmp.path(), &crm.base_url());
     let mut out = Vec::new();
-    let outcome = dry_run(&registry(), &args("crm/contacts", &config, &fixtures), &mut out)
-        .await
-        .expect("dry run");
+    let outcome = dry_run(
+        &registry(),
+        &args("crm/contacts", &config, &fixtures),
+        &mut out,
+    )
+    .await
+    .expect("dry run");
     let printed = String::from_utf8_lossy(&out).into_owned();
     assert!(outcome.ok(), "the dry run found problems:\n{printed}");
-    assert_eq!(outcome.summary.pages, 3, "250 contacts at 100 per page:\n{printed}");
+    assert_eq!(
+        outcome.summary.pages, 3,
+        "250 contacts at 100 per page:\n{printed}"
+    );
     assert_eq!(outcome.summary.records, 250, "{printed}");
     assert_eq!(outcome.saved, 3, "one fixture per request:\n{printed}");
     assert!(
-        printed.contains("page 1: 100 records") && printed.contains("next cursor")
+        printed.contains("page 1: 100 records")
+            && printed.contains("next cursor")
             && printed.contains("summary: 3 pages, 250 records"),
         "each page and a summary should be printed:\n{printed}"
     );
@@ -68,7 +76,11 @@ async fn dryrun_fixtures_replay_to_identical_records() {
     assert_eq!(names, ["0001.json", "0002.json", "0003.json"]);
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap();
-        assert!(!text.contains(TOKEN), "{} contains the bearer token", file.display());
+        assert!(
+            !text.contains(TOKEN),
+            "{} contains the bearer token",
+            file.display()
+        );
         assert!(
             !text.contains(&crm.base_url()),
             "{} contains the live base URL instead of {{{{base_url}}}}",
@@ -81,7 +93,12 @@ async fn dryrun_fixtures_replay_to_identical_records() {
         let query = v["request"]["query"].as_array().expect("query pairs");
         let mut sorted = query.clone();
         sorted.sort_by_key(|p| p.to_string());
-        assert_eq!(query, &sorted, "query pairs of {} are not sorted", file.display());
+        assert_eq!(
+            query,
+            &sorted,
+            "query pairs of {} are not sorted",
+            file.display()
+        );
         assert_eq!(v["response"]["status"], 200);
     }
     let second: Value = serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap();
@@ -106,7 +123,11 @@ async fn dryrun_fixtures_replay_to_identical_records() {
         .run()
         .await
         .unwrap();
-    assert!(replay.misses().is_empty(), "unrecorded requests: {:?}", replay.misses());
+    assert!(
+        replay.misses().is_empty(),
+        "unrecorded requests: {:?}",
+        replay.misses()
+    );
     assert_eq!(replayed.report.pages, 3);
     assert_eq!(replayed.live.len(), 250);
     assert!(
@@ -123,28 +144,51 @@ async fn replay_answers_unrecorded_requests_with_599_and_keeps_the_miss() {
     let fixtures = tmp.path().join("fixtures");
     let config = write_config(tmp.path(), &crm.base_url());
     let mut out = Vec::new();
-    dry_run(&registry(), &args("crm/contacts", &config, &fixtures), &mut out)
-        .await
-        .expect("dry run");
+    dry_run(
+        &registry(),
+        &args("crm/contacts", &config, &fixtures),
+        &mut out,
+    )
+    .await
+    .expect("dry run");
     let replay = ReplayProvider::serve_dir(&fixtures).await.expect("replay");
     let response = reqwest::get(format!("{}/contacts?limit=7", replay.base_url()))
         .await
         .expect("request");
     assert_eq!(response.status().as_u16(), 599);
-    let body: Value = serde_json::from_slice(&response.bytes().await.expect("body")).expect("json body");
+    let body: Value =
+        serde_json::from_slice(&response.bytes().await.expect("body")).expect("json body");
     assert_eq!(body["error"], "unrecorded request");
     assert_eq!(body["request"]["query"], json!([["limit", "7"]]), "{body}");
-    assert_eq!(replay.misses().len(), 1, "the miss must be kept for the test to fail on");
+    assert_eq!(
+        replay.misses().len(),
+        1,
+        "the miss must be kept for the test to fail on"
+    );
 
     // A sync run that hits an unrecorded request fails and names it.
-    let mut since = Harness::new(&syncfn_example_contacts::integration(), "contacts", &replay.base_url()).unwrap();
+    let mut since = Harness::new(
+        &syncfn_example_contacts::integration(),
+        "contacts",
+        &replay.base_url(),
+    )
+    .unwrap();
     since = since.with_metadata(Value::Null);
     let first = since.run().await.unwrap();
     assert_eq!(first.report.status.as_str(), "SUCCESS");
     let second = since.run().await.unwrap();
-    assert_eq!(second.report.status.as_str(), "FAILED", "an incremental request was never recorded");
+    assert_eq!(
+        second.report.status.as_str(),
+        "FAILED",
+        "an incremental request was never recorded"
+    );
     assert!(
-        second.report.error.as_deref().unwrap_or_default().contains("unrecorded request"),
+        second
+            .report
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("unrecorded request"),
         "{:?}",
         second.report.error
     );
@@ -165,16 +209,27 @@ async fn dryrun_numbering_continues_and_max_pages_stops_early() {
     a.max_pages = None;
     a.checkpoint = Some(r#"{"updated_at":"2999-01-01T00:00:00Z"}"#.into());
     let outcome = dry_run(&registry(), &a, &mut out).await.expect("dry run");
-    assert_eq!(outcome.summary.records, 0, "nothing is newer than the year 2999");
+    assert_eq!(
+        outcome.summary.records, 0,
+        "nothing is newer than the year 2999"
+    );
     let names: Vec<_> = fixture::fixture_files(&fixtures)
         .unwrap()
         .iter()
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names, ["0001.json", "0002.json"], "numbering continues across dry runs");
+    assert_eq!(
+        names,
+        ["0001.json", "0002.json"],
+        "numbering continues across dry runs"
+    );
 
     let mut bad = args("crm/nope", &config, &fixtures);
     bad.save_responses = None;
     let err = dry_run(&registry(), &bad, &mut out).await.unwrap_err();
-    assert!(err.to_string().contains("unknown sync \"nope\"") && err.to_string().contains("contacts-full"), "{err}");
+    assert!(
+        err.to_string().contains("unknown sync \"nope\"")
+            && err.to_string().contains("contacts-full"),
+        "{err}"
+    );
 }

@@ -136,12 +136,16 @@ pub async fn dry_run(
         .as_deref()
         .map(|text| json_arg("--checkpoint", text))
         .transpose()?;
-    let base_url = config.base_url.clone().or(default_base_url).ok_or_else(|| {
-        DryRunError::Usage(format!(
-            "integration {integration_name:?} has no default base URL: set base_url in {}",
-            args.connection_config.display()
-        ))
-    })?;
+    let base_url = config
+        .base_url
+        .clone()
+        .or(default_base_url)
+        .ok_or_else(|| {
+            DryRunError::Usage(format!(
+                "integration {integration_name:?} has no default base URL: set base_url in {}",
+                args.connection_config.display()
+            ))
+        })?;
     let client = crate::http::build_client().map_err(|e| DryRunError::Failed(e.to_string()))?;
     let counters = Arc::new(RunCounters::default());
     let mut transport: Arc<dyn Transport> = Arc::new(ReqwestTransport::new(
@@ -226,9 +230,18 @@ pub async fn dry_run(
         s.problems.len(),
         outcome.requests
     );
-    let _ = writeln!(out, "final checkpoint: {}", text_or_null(s.checkpoint.as_ref()));
+    let _ = writeln!(
+        out,
+        "final checkpoint: {}",
+        text_or_null(s.checkpoint.as_ref())
+    );
     if let Some(dir) = &args.save_responses {
-        let _ = writeln!(out, "saved {} responses to {}", outcome.saved, dir.display());
+        let _ = writeln!(
+            out,
+            "saved {} responses to {}",
+            outcome.saved,
+            dir.display()
+        );
     }
     Ok(outcome)
 }

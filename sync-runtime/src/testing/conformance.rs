@@ -34,8 +34,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 use sync_sdk::{
-    Connection, ContextParts, DeletionStrategy, HttpClient, Integration, Logger, SyncKind,
-    SyncSpec,
+    Connection, ContextParts, DeletionStrategy, HttpClient, Integration, Logger, SyncKind, SyncSpec,
 };
 
 use super::TestingError;
@@ -49,9 +48,7 @@ use crate::canonical::{canonical_bytes, hash};
 use crate::connection::Credentials;
 use crate::driver::RunOptions;
 use crate::http::{ReqwestTransport, RunCounters};
-use crate::store::{
-    ChangeCounts, PageEnd, PageWrite, PreparedRecord, RunStatus, StartOptions,
-};
+use crate::store::{ChangeCounts, PageEnd, PageWrite, PreparedRecord, RunStatus, StartOptions};
 use crate::validate::RecordValidator;
 
 /// A fixture directory to replay.
@@ -286,8 +283,11 @@ pub fn future_checkpoint(checkpoint: &Value) -> Option<Value> {
                     *s = "2999-01-01T00:00:00Z".into();
                     true
                 } else if s.len() == 10
-                    && time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
-                        .is_ok()
+                    && time::Date::parse(
+                        s,
+                        time::macros::format_description!("[year]-[month]-[day]"),
+                    )
+                    .is_ok()
                 {
                     *s = "2999-01-01".into();
                     true
@@ -306,8 +306,20 @@ pub fn future_checkpoint(checkpoint: &Value) -> Option<Value> {
                 }
                 _ => false,
             },
-            Value::Array(items) => items.iter_mut().fold(false, |acc, i| visit(i) || acc),
-            Value::Object(map) => map.values_mut().fold(false, |acc, i| visit(i) || acc),
+            Value::Array(items) => {
+                let mut changed = false;
+                for item in items {
+                    changed |= visit(item);
+                }
+                changed
+            }
+            Value::Object(map) => {
+                let mut changed = false;
+                for item in map.values_mut() {
+                    changed |= visit(item);
+                }
+                changed
+            }
             _ => false,
         }
     }
@@ -318,7 +330,9 @@ pub fn future_checkpoint(checkpoint: &Value) -> Option<Value> {
 /// The JSON pointer of the first string in `value` containing `needle`.
 fn find_string(value: &Value, needle: &str, at: &str) -> Option<String> {
     match value {
-        Value::String(s) if s.contains(needle) => Some(if at.is_empty() { "/".into() } else { at.into() }),
+        Value::String(s) if s.contains(needle) => {
+            Some(if at.is_empty() { "/".into() } else { at.into() })
+        }
         Value::Array(items) => items
             .iter()
             .enumerate()
@@ -352,7 +366,9 @@ fn cache_diff(got: &HarnessRun, want: &HarnessRun) -> Option<String> {
         }
     }
     for id in got.live.keys().filter(|id| !want.live.contains_key(*id)) {
-        problems.push(format!("id {id:?} is live but a clean run does not have it"));
+        problems.push(format!(
+            "id {id:?} is live but a clean run does not have it"
+        ));
     }
     if got.deleted != want.deleted {
         problems.push(format!(
@@ -390,7 +406,10 @@ fn abbreviate(v: &Value) -> String {
 }
 
 fn counts_text(c: &ChangeCounts) -> String {
-    format!("added {}, updated {}, deleted {}", c.added, c.updated, c.deleted)
+    format!(
+        "added {}, updated {}, deleted {}",
+        c.added, c.updated, c.deleted
+    )
 }
 
 fn misses_text(provider: &ReplayProvider) -> Option<String> {
@@ -471,14 +490,24 @@ impl Conformance {
         self
     }
 
-    fn harness(&self, provider: &ReplayProvider, credentials: &Credentials) -> Result<Harness, TestingError> {
-        Ok(Harness::new(&self.integration, &self.sync, &provider.base_url())?
-            .with_credentials(credentials.clone())
-            .with_metadata(self.metadata.clone())
-            .with_params(self.params.clone()))
+    fn harness(
+        &self,
+        provider: &ReplayProvider,
+        credentials: &Credentials,
+    ) -> Result<Harness, TestingError> {
+        Ok(
+            Harness::new(&self.integration, &self.sync, &provider.base_url())?
+                .with_credentials(credentials.clone())
+                .with_metadata(self.metadata.clone())
+                .with_params(self.params.clone()),
+        )
     }
 
-    async fn timed<T>(&self, what: &str, fut: impl Future<Output = Result<T, TestingError>>) -> Result<Result<T, String>, TestingError> {
+    async fn timed<T>(
+        &self,
+        what: &str,
+        fut: impl Future<Output = Result<T, TestingError>>,
+    ) -> Result<Result<T, String>, TestingError> {
         match tokio::time::timeout(self.timeout, fut).await {
             Ok(Ok(v)) => Ok(Ok(v)),
             Ok(Err(e)) => Err(e),
@@ -492,21 +521,33 @@ impl Conformance {
     /// [`ConformanceFailure::Checks`] when a check failed, [`ConformanceFailure::Setup`] when
     /// the suite could not run.
     pub async fn run(self) -> Result<ConformanceReport, ConformanceFailure> {
-        let sync = self.integration.find_sync(&self.sync).cloned().ok_or_else(|| {
-            let names: Vec<String> = self.integration.syncs().iter().map(|s| s.spec().name).collect();
-            TestingError::Setup(format!(
-                "unknown sync {:?} in integration {:?} (available: {})",
-                self.sync,
-                self.integration.name(),
-                names.join(", ")
-            ))
-        })?;
+        let sync = self
+            .integration
+            .find_sync(&self.sync)
+            .cloned()
+            .ok_or_else(|| {
+                let names: Vec<String> = self
+                    .integration
+                    .syncs()
+                    .iter()
+                    .map(|s| s.spec().name)
+                    .collect();
+                TestingError::Setup(format!(
+                    "unknown sync {:?} in integration {:?} (available: {})",
+                    self.sync,
+                    self.integration.name(),
+                    names.join(", ")
+                ))
+            })?;
         let spec = sync.spec();
         let log_capture = logs::install();
         let log_start = logs::position();
-        let credentials = self.credentials.clone().unwrap_or_else(|| Credentials::Bearer {
-            token: SecretString::from(random_secret()),
-        });
+        let credentials = self
+            .credentials
+            .clone()
+            .unwrap_or_else(|| Credentials::Bearer {
+                token: SecretString::from(random_secret()),
+            });
         let secrets: Vec<String> = credential_secrets(&credentials)
             .iter()
             .map(|s| s.expose_secret().to_string())
@@ -514,7 +555,9 @@ impl Conformance {
             .collect();
         let (provider, fixture_count) = match &self.source {
             Source::Fixtures(dir) => {
-                let count = fixture::fixture_files(dir).map_err(TestingError::from)?.len() as u64;
+                let count = fixture::fixture_files(dir)
+                    .map_err(TestingError::from)?
+                    .len() as u64;
                 (ReplayProvider::serve_dir(dir).await?, Some(count))
             }
             Source::Upstream(url) => (ReplayProvider::forward(url).await?, None),
@@ -536,8 +579,13 @@ impl Conformance {
         let walk_result = {
             let mut connection = Connection::new(CONNECTION_ID, self.integration.name());
             connection.params = self.params.clone();
-            let client = crate::http::build_client().map_err(|e| TestingError::Setup(e.to_string()))?;
-            let transport = ReqwestTransport::new(client, credentials.clone(), Arc::new(RunCounters::default()));
+            let client =
+                crate::http::build_client().map_err(|e| TestingError::Setup(e.to_string()))?;
+            let transport = ReqwestTransport::new(
+                client,
+                credentials.clone(),
+                Arc::new(RunCounters::default()),
+            );
             let parts = ContextParts::new(
                 HttpClient::new(Arc::new(transport), provider.base_url()),
                 Arc::new(connection),
@@ -559,7 +607,10 @@ impl Conformance {
                     }
                 }
             };
-            let options = WalkOptions { filter: None, max_pages: Some(max_pages) };
+            let options = WalkOptions {
+                filter: None,
+                max_pages: Some(max_pages),
+            };
             self.timed("walking the pages", async {
                 walk(sync.clone(), parts, &options, &mut on_page)
                     .await
@@ -606,9 +657,15 @@ impl Conformance {
         let clean_run = match clean_run {
             Ok(run) if run.report.status == RunStatus::Success => Some(run),
             Ok(run) => {
-                let error = run.report.error.clone().unwrap_or_else(|| run.report.status.as_str().into());
+                let error = run
+                    .report
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| run.report.status.as_str().into());
                 if error.contains("a second time") {
-                    pagination_problems.push(format!("the driver's loop guard stopped a clean run: {error}"));
+                    pagination_problems.push(format!(
+                        "the driver's loop guard stopped a clean run: {error}"
+                    ));
                 } else if error.contains("violates") || error.contains("has no id") {
                     records_problems.push(format!("a clean run failed: {error}"));
                 } else {
@@ -617,49 +674,78 @@ impl Conformance {
                 None
             }
             Err(timeout) => {
-                pagination_problems.push(format!("{timeout}: the driver's loop guard did not stop it"));
+                pagination_problems.push(format!(
+                    "{timeout}: the driver's loop guard did not stop it"
+                ));
                 None
             }
         };
-        if let Some(m) = misses_text(&provider) {
-            if !pagination_problems.contains(&m) {
-                pagination_problems.push(m);
-            }
+        if let Some(m) = misses_text(&provider)
+            && !pagination_problems.contains(&m)
+        {
+            pagination_problems.push(m);
         }
         let outcome = |problems: Vec<String>, passed: String| {
-            if problems.is_empty() { Outcome::Passed(passed) } else { Outcome::Failed(problems) }
+            if problems.is_empty() {
+                Outcome::Passed(passed)
+            } else {
+                Outcome::Failed(problems)
+            }
         };
         report.results.insert(
             Check::Records,
-            outcome(records_problems, format!("{} records valid, ids unique", report.records)),
+            outcome(
+                records_problems,
+                format!("{} records valid, ids unique", report.records),
+            ),
         );
         report.results.insert(
             Check::Pagination,
-            outcome(pagination_problems, format!("{} pages, ended with no next cursor", report.pages)),
+            outcome(
+                pagination_problems,
+                format!("{} pages, ended with no next cursor", report.pages),
+            ),
         );
 
         let Some(clean_run) = clean_run else {
             for check in [Check::Resume, Check::Incremental, Check::DeletesFailClosed] {
-                report.results.insert(check, Outcome::Skipped("needs a clean run that completes".into()));
+                report.results.insert(
+                    check,
+                    Outcome::Skipped("needs a clean run that completes".into()),
+                );
             }
-            report.results.insert(Check::Secrets, self.check_secrets(&secrets, secret_hits, &clean, log_capture, log_start).await?);
+            report.results.insert(
+                Check::Secrets,
+                self.check_secrets(&secrets, secret_hits, &clean, log_capture, log_start)
+                    .await?,
+            );
             return Err(ConformanceFailure::Checks(report));
         };
         for secret in &secrets {
             for (id, value) in &clean_run.live {
                 if let Some(at) = find_string(value, secret, "") {
-                    secret_hits.push(format!("cached record id {id:?} holds a credential at {at}"));
+                    secret_hits.push(format!(
+                        "cached record id {id:?} holds a credential at {at}"
+                    ));
                 }
             }
         }
 
-        let resume = self.check_resume(&provider, &credentials, &clean, &clean_run).await?;
+        let resume = self
+            .check_resume(&provider, &credentials, &clean, &clean_run)
+            .await?;
         report.results.insert(Check::Resume, resume);
-        let incremental = self.check_incremental(&provider, &credentials, &clean, &spec, &sync).await?;
+        let incremental = self
+            .check_incremental(&provider, &credentials, &clean, &spec, &sync)
+            .await?;
         report.results.insert(Check::Incremental, incremental);
-        let deletes = self.check_deletes(&provider, &credentials, &spec, &clean_run).await?;
+        let deletes = self
+            .check_deletes(&provider, &credentials, &spec, &clean_run)
+            .await?;
         report.results.insert(Check::DeletesFailClosed, deletes);
-        let secrets_outcome = self.check_secrets(&secrets, secret_hits, &clean, log_capture, log_start).await?;
+        let secrets_outcome = self
+            .check_secrets(&secrets, secret_hits, &clean, log_capture, log_start)
+            .await?;
         report.results.insert(Check::Secrets, secrets_outcome);
 
         if report.failed() {
@@ -675,10 +761,16 @@ impl Conformance {
             problems.push("the sync has an empty name".into());
         }
         if spec.frequency.duration() < Duration::from_secs(30) {
-            problems.push(format!("frequency {:?} is shorter than 30 s", spec.frequency.as_str()));
+            problems.push(format!(
+                "frequency {:?} is shorter than 30 s",
+                spec.frequency.as_str()
+            ));
         }
         if let Err(e) = spec.frequency.as_str().parse::<sync_sdk::Frequency>() {
-            problems.push(format!("frequency {:?} does not parse: {e}", spec.frequency.as_str()));
+            problems.push(format!(
+                "frequency {:?} does not parse: {e}",
+                spec.frequency.as_str()
+            ));
         }
         if spec.models.is_empty() {
             problems.push("the spec declares no model".into());
@@ -686,20 +778,29 @@ impl Conformance {
         for model in &spec.models {
             let accepts_all = matches!(model.schema, Value::Bool(true))
                 || model.schema.as_object().is_some_and(|o| {
-                    !o.contains_key("type") && !o.contains_key("properties") && !o.contains_key("$ref")
-                        && !o.contains_key("oneOf") && !o.contains_key("anyOf") && !o.contains_key("allOf")
+                    !o.contains_key("type")
+                        && !o.contains_key("properties")
+                        && !o.contains_key("$ref")
+                        && !o.contains_key("oneOf")
+                        && !o.contains_key("anyOf")
+                        && !o.contains_key("allOf")
                 });
             if model.name.trim().is_empty() {
                 problems.push("a model has an empty name".into());
             }
             if accepts_all {
-                problems.push(format!("model {:?} has a schema that accepts anything", model.name));
+                problems.push(format!(
+                    "model {:?} has a schema that accepts anything",
+                    model.name
+                ));
             } else if let Err(e) = RecordValidator::new(&model.name, &model.schema) {
                 problems.push(e);
             }
         }
         if spec.kind == SyncKind::Incremental && spec.checkpoint_schema.is_none() {
-            problems.push("the sync is incremental but has no checkpoint type (Checkpoint = ())".into());
+            problems.push(
+                "the sync is incremental but has no checkpoint type (Checkpoint = ())".into(),
+            );
         }
         match (&spec.metadata_schema, self.metadata.is_null()) {
             (None, false) => problems.push(
@@ -720,7 +821,11 @@ impl Conformance {
                 "frequency {}, {} model(s) with schemas{}",
                 spec.frequency.as_str(),
                 spec.models.len(),
-                if spec.metadata_schema.is_some() { ", metadata schema" } else { "" }
+                if spec.metadata_schema.is_some() {
+                    ", metadata schema"
+                } else {
+                    ""
+                }
             ))
         } else {
             Outcome::Failed(problems)
@@ -746,7 +851,13 @@ impl Conformance {
             provider.reset();
             let h = self.harness(provider, credentials)?;
             let first = self
-                .timed("a run stopped after k pages", h.run_with(RunOptions { max_pages: Some(k), ..RunOptions::default() }))
+                .timed(
+                    "a run stopped after k pages",
+                    h.run_with(RunOptions {
+                        max_pages: Some(k),
+                        ..RunOptions::default()
+                    }),
+                )
                 .await?;
             match first {
                 Ok(run) if run.report.status == RunStatus::Stopped => {}
@@ -764,8 +875,14 @@ impl Conformance {
                 }
             }
             scenarios += 1;
-            self.resume_and_compare(&format!("stop after page {k}"), &h, clean_run, clean_counts, &mut problems)
-                .await?;
+            self.resume_and_compare(
+                &format!("stop after page {k}"),
+                &h,
+                clean_run,
+                clean_counts,
+                &mut problems,
+            )
+            .await?;
         }
         // A kill while request k+1 is in flight.
         for k in 0..pages.min(self.max_crash_points) {
@@ -795,7 +912,9 @@ impl Conformance {
             problems.push(m);
         }
         Ok(if problems.is_empty() {
-            Outcome::Passed(format!("{scenarios} crash points, each resumed to the clean run's cache"))
+            Outcome::Passed(format!(
+                "{scenarios} crash points, each resumed to the clean run's cache"
+            ))
         } else {
             Outcome::Failed(problems)
         })
@@ -826,18 +945,30 @@ impl Conformance {
             }
         };
         if let Some(diff) = cache_diff(&resumed, clean_run) {
-            problems.push(format!("{what}, then resume: the cache differs from a clean run: {diff}"));
+            problems.push(format!(
+                "{what}, then resume: the cache differs from a clean run: {diff}"
+            ));
         }
         if resumed.checkpoint != clean_run.checkpoint {
             problems.push(format!(
                 "{what}, then resume: checkpoint {} instead of the clean run's {}",
-                resumed.checkpoint.as_ref().map_or("null".into(), abbreviate),
-                clean_run.checkpoint.as_ref().map_or("null".into(), abbreviate)
+                resumed
+                    .checkpoint
+                    .as_ref()
+                    .map_or("null".into(), abbreviate),
+                clean_run
+                    .checkpoint
+                    .as_ref()
+                    .map_or("null".into(), abbreviate)
             ));
         }
         let counts = sum_counts(h).await?;
         if (counts.added, counts.updated, counts.deleted)
-            != (clean_counts.added, clean_counts.updated, clean_counts.deleted)
+            != (
+                clean_counts.added,
+                clean_counts.updated,
+                clean_counts.deleted,
+            )
         {
             problems.push(format!(
                 "{what}, then resume: the runs reported {} where a clean run reports {}: a change was \
@@ -898,15 +1029,23 @@ impl Conformance {
                     provider.reset();
                     let mut connection = Connection::new(CONNECTION_ID, self.integration.name());
                     connection.params = self.params.clone();
-                    let client = crate::http::build_client().map_err(|e| TestingError::Setup(e.to_string()))?;
-                    let transport = ReqwestTransport::new(client, credentials.clone(), Arc::new(RunCounters::default()));
+                    let client = crate::http::build_client()
+                        .map_err(|e| TestingError::Setup(e.to_string()))?;
+                    let transport = ReqwestTransport::new(
+                        client,
+                        credentials.clone(),
+                        Arc::new(RunCounters::default()),
+                    );
                     let parts = ContextParts::new(
                         HttpClient::new(Arc::new(transport), provider.base_url()),
                         Arc::new(connection),
                         self.metadata.clone(),
                         Logger::new(CONNECTION_ID, self.integration.name(), &spec.name),
                     );
-                    let options = WalkOptions { filter: Some(future.clone()), max_pages: Some(1000) };
+                    let options = WalkOptions {
+                        filter: Some(future.clone()),
+                        max_pages: Some(1000),
+                    };
                     let walked = self
                         .timed("a run from a future checkpoint", async {
                             walk(sync.clone(), parts, &options, &mut |_| {})
@@ -939,7 +1078,9 @@ impl Conformance {
         if let Some(change) = &self.changes {
             provider.reset();
             change();
-            let after = self.timed("an incremental run after provider changes", clean.run()).await?;
+            let after = self
+                .timed("an incremental run after provider changes", clean.run())
+                .await?;
             let resync = self.harness(provider, credentials)?;
             let full = self.timed("a full resync", resync.run()).await?;
             match (after, full) {
@@ -951,7 +1092,11 @@ impl Conformance {
                     for (id, value) in &full.live {
                         match after.live.get(id) {
                             Some(v) if v == value => {}
-                            Some(v) => diffs.push(format!("id {id:?} is {} instead of {}", abbreviate(v), abbreviate(value))),
+                            Some(v) => diffs.push(format!(
+                                "id {id:?} is {} instead of {}",
+                                abbreviate(v),
+                                abbreviate(value)
+                            )),
                             None => diffs.push(format!("id {id:?} is missing")),
                         }
                     }
@@ -1002,17 +1147,29 @@ impl Conformance {
         clean_run: &HarnessRun,
     ) -> Result<Outcome, TestingError> {
         if spec.deletion != DeletionStrategy::FullRefresh {
-            return Ok(Outcome::Skipped("the sync declares no full-refresh deletion".into()));
+            return Ok(Outcome::Skipped(
+                "the sync declares no full-refresh deletion".into(),
+            ));
         }
         let mut problems = Vec::new();
         provider.reset();
         let h = self.harness(provider, credentials)?;
         // A record the provider does not have, cached by an earlier completed pass.
         let key = h.target().key.clone();
-        let model = spec.models.first().map(|m| m.name.clone()).unwrap_or_default();
+        let model = spec
+            .models
+            .first()
+            .map(|m| m.name.clone())
+            .unwrap_or_default();
         let start = h
             .store()
-            .start_run(&key, StartOptions { kind: spec.kind, reset: false })
+            .start_run(
+                &key,
+                StartOptions {
+                    kind: spec.kind,
+                    reset: false,
+                },
+            )
             .await?;
         let json = canonical_bytes(&serde_json::json!({"id": GHOST_ID}));
         h.store()
@@ -1021,13 +1178,20 @@ impl Conformance {
                 PageWrite {
                     run_id: start.run_id,
                     model,
-                    records: vec![PreparedRecord { id: GHOST_ID.into(), hash: hash(&json), json, tombstone: false }],
+                    records: vec![PreparedRecord {
+                        id: GHOST_ID.into(),
+                        hash: hash(&json),
+                        json,
+                        tombstone: false,
+                    }],
                     deleted_ids: Vec::new(),
                     next_cursor: None,
                     checkpoint: None,
                     track_seen: false,
                     requests: 0,
-                    end: PageEnd::Last { deletion: DeletionStrategy::None },
+                    end: PageEnd::Last {
+                        deletion: DeletionStrategy::None,
+                    },
                 },
             )
             .await?;
@@ -1041,7 +1205,10 @@ impl Conformance {
                         run.report.status.as_str()
                     ));
                 }
-                if !run.live.contains_key(GHOST_ID) || !run.deleted.is_empty() || run.report.counts.deleted > 0 {
+                if !run.live.contains_key(GHOST_ID)
+                    || !run.deleted.is_empty()
+                    || run.report.counts.deleted > 0
+                {
                     problems.push(format!(
                         "a pass that failed at request {fail_at} deleted records: {:?}",
                         first(&run.deleted)
@@ -1060,9 +1227,15 @@ impl Conformance {
                             .into(),
                     );
                 }
-                let unexpected: BTreeSet<&String> = run.deleted.iter().filter(|id| *id != GHOST_ID && !clean_run.deleted.contains(*id)).collect();
+                let unexpected: BTreeSet<&String> = run
+                    .deleted
+                    .iter()
+                    .filter(|id| *id != GHOST_ID && !clean_run.deleted.contains(*id))
+                    .collect();
                 if !unexpected.is_empty() {
-                    problems.push(format!("the completed pass deleted records the provider still has: {unexpected:?}"));
+                    problems.push(format!(
+                        "the completed pass deleted records the provider still has: {unexpected:?}"
+                    ));
                 }
             }
             Ok(run) => problems.push(format!(
@@ -1151,24 +1324,38 @@ async fn sum_counts(h: &Harness) -> Result<ChangeCounts, TestingError> {
 fn fixture_secret_problems(dir: &Path, secrets: &[String]) -> Result<Vec<String>, TestingError> {
     let mut problems = Vec::new();
     for path in fixture::fixture_files(dir)? {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let text = std::fs::read_to_string(&path).map_err(|e| {
             TestingError::Setup(format!("cannot read fixture {}: {e}", path.display()))
         })?;
         if secrets.iter().any(|s| text.contains(s.as_str())) {
-            problems.push(format!("fixture {name} contains a credential of the connection"));
+            problems.push(format!(
+                "fixture {name} contains a credential of the connection"
+            ));
         }
         let Ok(exchange) = serde_json::from_str::<fixture::Exchange>(&text) else {
             continue;
         };
         for (k, _) in &exchange.request.query {
             if is_secret_query_name(k) {
-                problems.push(format!("fixture {name}: request query parameter {k:?} carries a credential"));
+                problems.push(format!(
+                    "fixture {name}: request query parameter {k:?} carries a credential"
+                ));
             }
         }
         for h in exchange.response.headers.keys() {
-            if is_dropped_header(h) && !matches!(h.as_str(), "content-length" | "date" | "connection" | "transfer-encoding" | "keep-alive") {
-                problems.push(format!("fixture {name}: response header {h:?} may carry a credential"));
+            if is_dropped_header(h)
+                && !matches!(
+                    h.as_str(),
+                    "content-length" | "date" | "connection" | "transfer-encoding" | "keep-alive"
+                )
+            {
+                problems.push(format!(
+                    "fixture {name}: response header {h:?} may carry a credential"
+                ));
             }
         }
     }

@@ -194,7 +194,9 @@ impl FakeProvider {
             path: "/items".into(),
             items: 25,
             page_size: 10,
-            record: Arc::new(|id, revision| json!({"name": format!("item {id}"), "revision": revision})),
+            record: Arc::new(
+                |id, revision| json!({"name": format!("item {id}"), "revision": revision}),
+            ),
             echo_credential: None,
         }
     }
@@ -267,7 +269,8 @@ impl FakeProvider {
 
     /// The current items as served (id → JSON), archived ones included.
     pub fn snapshot(&self) -> BTreeMap<String, Value> {
-        let items: Vec<(u64, Item)> = self.with(|s| s.items.iter().map(|(k, v)| (*k, *v)).collect());
+        let items: Vec<(u64, Item)> =
+            self.with(|s| s.items.iter().map(|(k, v)| (*k, *v)).collect());
         items
             .into_iter()
             .map(|(id, item)| (id.to_string(), render(&self.shared, id, &item, None)))
@@ -321,7 +324,10 @@ async fn list(
     };
     let position: Option<(u64, u64)> = match params.cursor.as_deref() {
         None => None,
-        Some(c) => match c.split_once('-').and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?))) {
+        Some(c) => match c
+            .split_once('-')
+            .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+        {
             Some(p) => Some(p),
             None => return bad_request("invalid cursor"),
         },

@@ -88,7 +88,11 @@ impl RecordedRequest {
         query.sort();
         Self {
             method: method.to_ascii_uppercase(),
-            path: if path.is_empty() { "/".into() } else { path.into() },
+            path: if path.is_empty() {
+                "/".into()
+            } else {
+                path.into()
+            },
             query,
             body,
         }
@@ -150,7 +154,11 @@ pub fn json_to_body(value: &Value) -> Vec<u8> {
     match value {
         Value::Null => Vec::new(),
         Value::Object(map) if map.len() == 1 && map.get("$text").is_some_and(Value::is_string) => {
-            map["$text"].as_str().unwrap_or_default().as_bytes().to_vec()
+            map["$text"]
+                .as_str()
+                .unwrap_or_default()
+                .as_bytes()
+                .to_vec()
         }
         other => serde_json::to_vec(other).unwrap_or_default(),
     }
@@ -239,7 +247,11 @@ pub fn next_number(dir: &Path) -> Result<u32, FixtureError> {
 ///
 /// # Errors
 /// The file cannot be written.
-pub fn write_exchange(dir: &Path, number: u32, exchange: &Exchange) -> Result<PathBuf, FixtureError> {
+pub fn write_exchange(
+    dir: &Path,
+    number: u32,
+    exchange: &Exchange,
+) -> Result<PathBuf, FixtureError> {
     let path = dir.join(format!("{number:04}.json"));
     let mut text = serde_json::to_string_pretty(exchange).map_err(|e| io_error(&path, e))?;
     text.push('\n');
@@ -253,11 +265,7 @@ pub fn replace_in_strings(value: &mut Value, from: &str, to: &str) {
         return;
     }
     match value {
-        Value::String(s) => {
-            if s.contains(from) {
-                *s = s.replace(from, to);
-            }
-        }
+        Value::String(s) if s.contains(from) => *s = s.replace(from, to),
         Value::Array(items) => items
             .iter_mut()
             .for_each(|v| replace_in_strings(v, from, to)),

@@ -63,7 +63,11 @@ impl Harness {
     ///
     /// # Errors
     /// The sync does not exist (the message lists the valid ones) or the store cannot open.
-    pub fn new(integration: &Integration, sync: &str, base_url: &str) -> Result<Self, TestingError> {
+    pub fn new(
+        integration: &Integration,
+        sync: &str,
+        base_url: &str,
+    ) -> Result<Self, TestingError> {
         let found = integration.find_sync(sync).cloned().ok_or_else(|| {
             let names: Vec<String> = integration.syncs().iter().map(|s| s.spec().name).collect();
             TestingError::Setup(format!(
@@ -87,8 +91,7 @@ impl Harness {
         let dir = tempfile::tempdir()
             .map_err(|e| TestingError::Setup(format!("cannot create a temporary dir: {e}")))?;
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("cache.db"))?);
-        let client =
-            crate::http::build_client().map_err(|e| TestingError::Setup(e.to_string()))?;
+        let client = crate::http::build_client().map_err(|e| TestingError::Setup(e.to_string()))?;
         let name = sync.spec().name;
         let target = SyncTarget {
             key: SyncKey::new(CONNECTION_ID, integration, &name),

@@ -296,7 +296,15 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             }
         }
         Backend::Upstream { client, base_url } => {
-            forward(client, base_url, &shared.base_url, parts, path_and_query, body).await
+            forward(
+                client,
+                base_url,
+                &shared.base_url,
+                parts,
+                path_and_query,
+                body,
+            )
+            .await
         }
     }
 }
