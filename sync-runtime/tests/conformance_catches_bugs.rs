@@ -51,6 +51,8 @@ enum Bug {
     /// Forgets to send the cursor, so every page is the first page and returns the same next
     /// cursor.
     LoopingCursor,
+    /// Drops the echoed credential from records but logs the raw first record.
+    LogsRawRecords,
 }
 
 struct Items(Bug);
@@ -92,7 +94,13 @@ impl SyncFunction for Items {
             .query_opt("updated_after", request.checkpoint.map(|c| &c.updated_at))
             .send()
             .await?;
-        let page: ItemsPage = response.json()?;
+        let mut page: ItemsPage = response.json()?;
+        if self.0 == Bug::LogsRawRecords {
+            if let Some(first) = page.data.first() {
+                cx.log().debug(format!("first item on the page: {first:?}"));
+            }
+            page.data.iter_mut().for_each(|item| item.api_token = None);
+        }
         Ok(Page::new(page.data).next_opt(page.next_cursor))
     }
 
@@ -285,4 +293,26 @@ async fn a_token_leaked_into_records_fails_check_6() {
         );
     }
     let _: Value = json!(null);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_written_to_the_logs_fails_check_6() {
+    let fake = provider(FakeProvider::builder().echo_credential_as("api_token")).await;
+    let failure = Conformance::new(
+        integration(Bug::LogsRawRecords),
+        "items",
+        Source::Upstream(fake.base_url()),
+    )
+    .run()
+    .await
+    .expect_err("a log line holding the bearer token must fail");
+    let text = failed(&failure, Check::Secrets).join("\n");
+    assert!(
+        text.contains("log line(s) contain a credential") && text.contains("<SECRET>"),
+        "the message should say a log line holds the credential, masked: {text}"
+    );
+    assert!(
+        !text.contains("holds a credential at"),
+        "records were cleaned, only the logs leak: {text}"
+    );
 }

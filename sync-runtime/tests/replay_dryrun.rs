@@ -233,3 +233,72 @@ async fn dryrun_numbering_continues_and_max_pages_stops_early() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recorder_scrubs_echoed_tokens_and_credential_query_parameters() {
+    use sync_runtime::testing::FakeProvider;
+    // A provider that echoes the bearer token inside every record.
+    let fake = FakeProvider::builder()
+        .path("/contacts")
+        .echo_credential_as("owner_token")
+        .start()
+        .await
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let fixtures = tmp.path().join("fixtures");
+    let config = write_config(tmp.path(), &fake.base_url());
+    let mut out = Vec::new();
+    // The crm sync rejects these records (no email…); what matters is what was saved.
+    let _ = dry_run(
+        &registry(),
+        &args("crm/contacts", &config, &fixtures),
+        &mut out,
+    )
+    .await;
+    let text = std::fs::read_to_string(fixtures.join("0001.json")).expect("a fixture was written");
+    assert!(!text.contains(TOKEN), "the echoed token was saved: {text}");
+    assert!(
+        text.contains("\"owner_token\": \"[redacted]\""),
+        "the echoed token should read [redacted]: {text}"
+    );
+
+    // An API key sent in the query is not part of the recorded identity, and the replay
+    // provider ignores it when matching.
+    let crm = FakeCrm::start(30).await.unwrap();
+    let keyed = tmp.path().join("keyed");
+    let config = tmp.path().join("keyed.json");
+    std::fs::write(
+        &config,
+        json!({"base_url": crm.base_url(),
+               "credentials": {"type": "api_key", "key": "k-SECRET-77", "query": "apikey_param"}})
+        .to_string(),
+    )
+    .unwrap();
+    let outcome = dry_run(
+        &registry(),
+        &args("crm/contacts", &config, &keyed),
+        &mut out,
+    )
+    .await
+    .expect("dry run");
+    assert!(outcome.ok());
+    let text = std::fs::read_to_string(keyed.join("0001.json")).unwrap();
+    assert!(
+        !text.contains("k-SECRET-77") && !text.contains("apikey_param"),
+        "the query credential was saved: {text}"
+    );
+    let replay = ReplayProvider::serve_dir(&keyed).await.unwrap();
+    replay.ignore_query("apikey_param");
+    let response = reqwest::get(format!(
+        "{}/contacts?limit=100&apikey_param=k-SECRET-77",
+        replay.base_url()
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        response.status().as_u16(),
+        200,
+        "misses: {:?}",
+        replay.misses()
+    );
+}
