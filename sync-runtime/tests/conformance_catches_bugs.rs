@@ -316,3 +316,55 @@ async fn a_token_written_to_the_logs_fails_check_6() {
         "records were cleaned, only the logs leak: {text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn harness_reports_changes_deletes_and_checkpoints_across_fake_provider_mutations() {
+    use sync_runtime::testing::Harness;
+    let fake = provider(FakeProvider::builder()).await;
+    let harness = Harness::new(&integration(Bug::None), "items", &fake.base_url()).unwrap();
+    let first = harness.run().await.unwrap();
+    assert_eq!(
+        first.report.status.as_str(),
+        "SUCCESS",
+        "{:?}",
+        first.report.error
+    );
+    assert_eq!((first.report.pages, first.live.len()), (3, 25));
+    assert_eq!(
+        first.checkpoint,
+        Some(json!({"updated_at": "2024-01-01T00:00:25Z"})),
+        "the checkpoint is the newest updated_at"
+    );
+
+    fake.update(&[2]);
+    fake.archive(&[5]);
+    let added = fake.add(3);
+    fake.remove(&[9]);
+    let second = harness.run().await.unwrap();
+    let c = second.report.counts;
+    assert_eq!(
+        (c.added, c.updated, c.deleted),
+        (3, 1, 1),
+        "the incremental run should add the 3 new items, update item 2 and delete archived item 5"
+    );
+    assert!(
+        second.deleted.contains("5"),
+        "deleted ids: {:?}",
+        second.deleted
+    );
+    assert!(
+        added
+            .iter()
+            .all(|id| second.live.contains_key(&id.to_string()))
+    );
+    assert_eq!(
+        second.live["2"]["revision"],
+        json!(1),
+        "item 2 has its new revision"
+    );
+    assert!(
+        second.live.contains_key("9"),
+        "an incremental sync without full refresh cannot see a removed item"
+    );
+    assert_eq!(harness.runs().await.unwrap().len(), 2);
+}

@@ -1361,3 +1361,35 @@ fn fixture_secret_problems(dir: &Path, secrets: &[String]) -> Result<Vec<String>
     }
     Ok(problems)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn future_checkpoint_moves_times_and_keeps_the_rest() {
+        let moved = future_checkpoint(&json!({
+            "updated_at": "2024-05-01T10:00:00Z", "day": "2024-05-01", "created": 1_714_557_600u64,
+            "ms": 1_714_557_600_000u64, "cursor": "abc", "count": 3
+        }))
+        .expect("times found");
+        assert_eq!(
+            moved,
+            json!({"updated_at": "2999-01-01T00:00:00Z", "day": "2999-01-01",
+                   "created": 32_503_680_000u64, "ms": 32_503_680_000_000u64, "cursor": "abc", "count": 3})
+        );
+        assert_eq!(
+            future_checkpoint(&json!({"cursor": "abc"})),
+            None,
+            "nothing looked like a time"
+        );
+    }
+
+    #[test]
+    fn find_string_names_the_json_pointer() {
+        let v = json!({"a": [{"b": "x-SECRET-y"}]});
+        assert_eq!(find_string(&v, "SECRET", "").as_deref(), Some("/a/0/b"));
+        assert_eq!(find_string(&v, "nope", ""), None);
+    }
+}
