@@ -257,7 +257,11 @@ impl Driver {
             let limiter = self.limits.limiter(
                 &key.integration,
                 &key.connection_id,
-                target.http.rate_limit.or(spec.rate_limit),
+                if target.http.unlimited {
+                    None
+                } else {
+                    target.http.rate_limit.or(spec.rate_limit)
+                },
             )?;
             let auth = Authenticator::new(
                 self.client.clone(),

@@ -7,6 +7,8 @@
 //! - [`declarative`]: `*.sync.toml` syncs that run with no Rust code.
 //! - [`cli`]: the `syncfn` command line.
 //! - [`fake_crm`]: a loopback CRM provider for the demo, tests and benchmarks.
+//! - [`testing`]: fixtures, record/replay, the test harness and the conformance suite
+//!   (most of it behind the `testing` feature).
 
 pub mod canonical;
 pub mod cli;
@@ -17,6 +19,7 @@ pub mod fake_crm;
 pub mod http;
 pub mod registry;
 pub mod store;
+pub mod testing;
 pub mod validate;
 
 pub use driver::{Driver, RunOptions, RunReport, SyncTarget};

@@ -1,6 +1,7 @@
 //! The `syncfn` command line.
 
 mod demo;
+pub mod dryrun;
 mod output;
 
 use std::path::{Path, PathBuf};
@@ -122,6 +123,9 @@ enum Command {
     },
     /// List the integrations and syncs this binary knows.
     List,
+    /// Run a sync without writing to the records cache: print each page, validate every
+    /// record, optionally save the responses as replay fixtures.
+    Dryrun(dryrun::DryRunArgs),
     /// Print the JSON Schemas of a sync's models, checkpoint and metadata.
     Schema {
         /// `<integration>/<sync>`, or a `*.sync.toml` file.
@@ -203,6 +207,7 @@ impl From<crate::store::StoreError> for CliError {
 async fn dispatch(command: Command, registry: Registry) -> Result<ExitCode, CliError> {
     match command {
         Command::Demo { records, db } => demo::run(&registry, records, db).await,
+        Command::Dryrun(args) => dryrun::run(&registry, args).await,
         Command::Run {
             sync,
             connection,

@@ -31,4 +31,7 @@ pub struct HttpOptions {
     pub rate_limit_headers: Option<sync_sdk::RateLimitHeaders>,
     /// Retry policy.
     pub retry: RetryPolicy,
+    /// Ignore every declared quota: for tests against loopback fakes and replayed fixtures,
+    /// where a provider's real quota (Zendesk's 10 requests a minute) would only slow them.
+    pub unlimited: bool,
 }

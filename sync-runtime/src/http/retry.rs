@@ -49,7 +49,8 @@ impl RetryPolicy {
 
 /// Whether an HTTP status is worth retrying: 429, 408 and 5xx.
 pub fn retryable_status(status: u16) -> bool {
-    matches!(status, 408 | 429 | 500..=599)
+    // 599 is what the replay provider answers to an unrecorded request: retrying cannot help.
+    matches!(status, 408 | 429 | 500..=598)
 }
 
 #[cfg(test)]
