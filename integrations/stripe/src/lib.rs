@@ -1,0 +1,2 @@
+//! placeholder
+pub fn integration() -> sync_sdk::Integration { sync_sdk::Integration::new("stripe") }
