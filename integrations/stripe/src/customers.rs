@@ -50,8 +50,26 @@ impl Cursor {
 
 /// Stripe customers: full list first, then new customers by `created` plus updates and
 /// deletions from the events API. See the [crate docs](crate).
+///
+/// The spec declares Stripe's test-mode read limit unless built with [`Customers::live_mode`].
+///
+/// ```
+/// use sync_sdk::SyncFunction;
+/// use syncfn_stripe::Customers;
+/// assert_eq!(Customers::default().spec().rate_limit.unwrap().requests, 25);
+/// assert_eq!(Customers::live_mode().spec().rate_limit.unwrap().requests, 100);
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Customers;
+pub struct Customers {
+    live_mode: bool,
+}
+
+impl Customers {
+    /// The sync for a live-mode key: its spec declares the live read limit (100/s).
+    pub fn live_mode() -> Self {
+        Self { live_mode: true }
+    }
+}
 
 fn parse_list(response: &HttpResponse) -> Result<(Vec<serde_json::Value>, bool), SyncError> {
     let list: List = response.json()?;
@@ -208,7 +226,11 @@ impl SyncFunction for Customers {
             )
             .frequency("every 30 minutes")
             .incremental()
-            .rate_limit(crate::test_mode_rate_limit())
+            .rate_limit(if self.live_mode {
+                crate::live_mode_rate_limit()
+            } else {
+                crate::test_mode_rate_limit()
+            })
             .build()
             .expect("static spec is valid")
     }

@@ -17,7 +17,7 @@
 //! let stripe = syncfn_stripe::integration();
 //! assert_eq!(stripe.name(), "stripe");
 //! // Live-mode keys may use the higher live limit:
-//! let live = syncfn_stripe::integration().rate_limit(syncfn_stripe::live_mode_rate_limit());
+//! let live = syncfn_stripe::live_mode_integration();
 //! assert_eq!(live.default_rate_limit().unwrap().requests, 100);
 //! ```
 
@@ -39,7 +39,7 @@ pub fn live_mode_rate_limit() -> RateLimit {
 }
 
 /// Stripe's read limit in test mode: 25 requests per second. [`integration`] declares it,
-/// since it is safe for both modes.
+/// since it is safe for both modes; [`live_mode_integration`] declares the live one.
 ///
 /// ```
 /// assert_eq!(syncfn_stripe::test_mode_rate_limit().requests, 25);
@@ -49,10 +49,18 @@ pub fn test_mode_rate_limit() -> RateLimit {
 }
 
 /// The `stripe` integration: base URL `https://api.stripe.com`, the test-mode rate limit
-/// (override with [`live_mode_rate_limit`] for live keys) and the [`Customers`] sync.
+/// (safe for any key) and the [`Customers`] sync.
 pub fn integration() -> Integration {
     Integration::new("stripe")
         .base_url("https://api.stripe.com")
         .rate_limit(test_mode_rate_limit())
-        .sync(Customers)
+        .sync(Customers::default())
+}
+
+/// The `stripe` integration for live-mode keys: the same sync, declaring the live read limit.
+pub fn live_mode_integration() -> Integration {
+    Integration::new("stripe")
+        .base_url("https://api.stripe.com")
+        .rate_limit(live_mode_rate_limit())
+        .sync(Customers::live_mode())
 }

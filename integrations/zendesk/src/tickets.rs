@@ -129,3 +129,55 @@ impl SyncFunction for Tickets {
         ticket.status == "deleted"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sync_sdk::ErrorKind;
+
+    fn response(status: u16, headers: &[(&str, &str)], body: &str) -> HttpResponse {
+        HttpResponse::new(
+            status,
+            headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body.as_bytes().to_vec().into(),
+            format!("GET {EXPORT_PATH}"),
+        )
+    }
+
+    #[test]
+    fn rate_limited_answer_is_a_rate_limit_error_naming_retry_after() {
+        let r = response(
+            429,
+            &[("retry-after", "37"), ("x-rate-limit-remaining", "0")],
+            r#"{"error": "APIRateLimitExceeded", "description": "Number of allowed incremental export API requests per minute exceeded"}"#,
+        );
+        let e = zendesk_error(&r);
+        assert_eq!(e.kind(), ErrorKind::RateLimit);
+        assert_eq!(e.status(), Some(429));
+        assert_eq!(
+            e.message(),
+            "GET /api/v2/incremental/tickets/cursor.json answered HTTP 429: APIRateLimitExceeded: \
+             Number of allowed incremental export API requests per minute exceeded (retry after 37 s)"
+        );
+    }
+
+    #[test]
+    fn error_objects_with_title_and_message_are_read_too() {
+        let r = response(
+            403,
+            &[],
+            r#"{"error": {"title": "Forbidden", "message": "You do not have access to this page"}}"#,
+        );
+        let e = zendesk_error(&r);
+        assert_eq!(e.kind(), ErrorKind::Auth);
+        assert!(
+            e.message()
+                .ends_with("HTTP 403: Forbidden: You do not have access to this page"),
+            "{}",
+            e.message()
+        );
+    }
+}
