@@ -176,3 +176,26 @@ async fn provider_error_message_surfaces_with_its_kind() {
         "a failed first page committed records"
     );
 }
+
+/// The fixture set replays, under the fixture contract, to the same three runs.
+#[tokio::test]
+async fn recorded_fixtures_replay_to_the_same_three_runs() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/customers");
+    let (base, replay) = support::replay(&dir).await;
+    let h = harness(&base, KEY);
+    let mut counts = Vec::new();
+    for _ in 0..3 {
+        let r = h.run_ok().await;
+        counts.push((r.counts.added, r.counts.updated, r.counts.deleted));
+    }
+    assert_eq!(
+        counts,
+        [(7, 0, 0), (2, 2, 1), (0, 0, 0)],
+        "(added, updated, deleted) per run"
+    );
+    assert!(
+        replay.misses().is_empty(),
+        "unrecorded requests: {:?}",
+        replay.misses()
+    );
+}

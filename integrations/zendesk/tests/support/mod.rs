@@ -170,6 +170,119 @@ pub fn check_fixtures(dir: &Path, exchanges: &[Value], base_url: &str) {
     }
 }
 
+/// A minimal replay provider following the fixture contract (identity = method + path +
+/// sorted query + body; several responses for one identity are served in order, then the
+/// last repeats; `{{base_url}}` becomes this server's URL; anything unrecorded gets 599 and
+/// counts as a miss). It proves the fixture sets replay until `sync_runtime::testing` lands.
+#[derive(Clone, Default)]
+pub struct Replay {
+    responses: Arc<Mutex<BTreeMap<String, (Vec<Value>, usize)>>>,
+    misses: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Replay {
+    /// Requests that matched no fixture.
+    pub fn misses(&self) -> Vec<Value> {
+        self.misses.lock().unwrap().clone()
+    }
+}
+
+fn identity(request: &Value) -> String {
+    serde_json::to_string(&json!([
+        request["method"],
+        request["path"],
+        request["query"],
+        request["body"]
+    ]))
+    .expect("identity serializes")
+}
+
+/// Serve the fixture set in `dir` on 127.0.0.1; returns the base URL and the replay state.
+pub async fn replay(dir: &Path) -> (String, Replay) {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    let replay = Replay::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let base = format!(
+        "http://{}",
+        listener.local_addr().expect("loopback address")
+    );
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("read a fixture");
+        let exchange: Value = serde_json::from_str(&text.replace("{{base_url}}", &base))
+            .unwrap_or_else(|e| panic!("{} is not JSON: {e}", file.display()));
+        let mut responses = replay.responses.lock().unwrap();
+        let entry = responses
+            .entry(identity(&exchange["request"]))
+            .or_insert_with(|| (Vec::new(), 0));
+        entry.0.push(exchange["response"].clone());
+    }
+    let state = replay.clone();
+    let router = Router::new().fallback(move |request: Request| {
+        let state = state.clone();
+        async move {
+            let (parts, body) = request.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            let mut query: Vec<(String, String)> = Query::try_from_uri(&parts.uri)
+                .map(|Query(q)| q)
+                .unwrap_or_default();
+            query.sort();
+            let request = json!({
+                "method": parts.method.as_str(),
+                "path": parts.uri.path(),
+                "query": query,
+                "body": body_value(&bytes),
+            });
+            let found = {
+                let mut responses = state.responses.lock().unwrap();
+                responses.get_mut(&identity(&request)).map(|(list, next)| {
+                    let response = list[(*next).min(list.len() - 1)].clone();
+                    *next += 1;
+                    response
+                })
+            };
+            let Some(response) = found else {
+                state.misses.lock().unwrap().push(request.clone());
+                let body = json!({"error": "unrecorded request", "request": request});
+                return Response::builder()
+                    .status(599)
+                    .header("content-type", "application/json")
+                    .body(Body::from(body.to_string()))
+                    .expect("a response");
+            };
+            let mut builder =
+                Response::builder().status(response["status"].as_u64().unwrap_or(500) as u16);
+            if let Some(headers) = response["headers"].as_object() {
+                for (name, value) in headers {
+                    builder = builder.header(name, value.as_str().unwrap_or_default());
+                }
+            }
+            let body = match &response["body"] {
+                Value::Null => Vec::new(),
+                Value::Object(o) if o.len() == 1 && o.contains_key("$text") => {
+                    o["$text"].as_str().unwrap_or_default().as_bytes().to_vec()
+                }
+                other => other.to_string().into_bytes(),
+            };
+            builder.body(Body::from(body)).expect("a response")
+        }
+    });
+    tokio::spawn(async move {
+        axum::serve(listener, router)
+            .await
+            .expect("replay provider stopped")
+    });
+    (base, replay)
+}
+
 /// Credentials from their connection-config JSON form.
 pub fn credentials(config: Value) -> Credentials {
     serde_json::from_value(config).expect("valid credentials")
