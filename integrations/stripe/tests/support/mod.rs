@@ -176,7 +176,7 @@ pub fn check_fixtures(dir: &Path, exchanges: &[Value], base_url: &str) {
 /// counts as a miss). It proves the fixture sets replay until `sync_runtime::testing` lands.
 #[derive(Clone, Default)]
 pub struct Replay {
-    responses: Arc<Mutex<BTreeMap<String, (Vec<Value>, usize)>>>,
+    responses: Arc<Mutex<Recorded>>,
     misses: Arc<Mutex<Vec<Value>>>,
 }
 
@@ -186,6 +186,9 @@ impl Replay {
         self.misses.lock().unwrap().clone()
     }
 }
+
+/// Responses recorded per request identity, and how many of them were served.
+type Recorded = BTreeMap<String, (Vec<Value>, usize)>;
 
 fn identity(request: &Value) -> String {
     serde_json::to_string(&json!([
