@@ -182,6 +182,30 @@ async fn search_restarts_from_the_last_timestamp_instead_of_paging_past_10000_re
 }
 
 #[tokio::test]
+async fn more_than_10000_contacts_at_one_timestamp_fail_with_a_clear_error_instead_of_looping() {
+    let fake = FakeHubspot::new(1, 100);
+    let (base, _exchanges) = start(&fake).await;
+    let h = harness(&base, TOKEN);
+    h.run_ok().await;
+
+    fake.create_at_one_instant(10_001);
+    let report = h.run().await;
+    assert_eq!(
+        report.error_kind,
+        Some(ErrorKind::Data),
+        "{:?}",
+        report.error
+    );
+    let message = report.error.unwrap_or_default();
+    assert!(
+        message.contains("more than 10000 contacts have lastmodifieddate")
+            && message.contains("POST /crm/v3/objects/contacts/search"),
+        "the error names the search and the timestamp: {message}"
+    );
+    assert_eq!(fake.rejected_searches(), 0, "the sync paged past the cap");
+}
+
+#[tokio::test]
 async fn provider_error_message_surfaces_with_its_kind() {
     let fake = FakeHubspot::new(2, 10);
     let (base, _exchanges) = start(&fake).await;

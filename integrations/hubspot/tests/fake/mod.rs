@@ -85,6 +85,17 @@ impl FakeHubspot {
             .collect()
     }
 
+    /// Create `n` contacts all modified at the same instant.
+    pub fn create_at_one_instant(&self, n: u64) {
+        let ids = self.create(n);
+        let mut s = self.0.lock().unwrap();
+        s.clock += 1;
+        let now = s.clock;
+        for id in ids {
+            s.contacts.get_mut(&id).expect("just created").modified = now;
+        }
+    }
+
     pub fn update(&self, id: u64) {
         let mut s = self.0.lock().unwrap();
         s.clock += 1;
