@@ -5,6 +5,9 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let registry = sync_runtime::Registry::new()
         .register(syncfn_github::integration())
+        .register(syncfn_hubspot::integration())
+        .register(syncfn_stripe::integration())
+        .register(syncfn_zendesk::integration())
         .register(syncfn_example_contacts::integration());
     sync_runtime::cli::main(registry)
 }
