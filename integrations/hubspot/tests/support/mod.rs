@@ -323,6 +323,10 @@ impl Harness {
             base_url: base_url.to_string(),
             credentials,
             metadata: Value::Null,
+            http: sync_runtime::http::HttpOptions {
+                unlimited: true,
+                ..Default::default()
+            },
         };
         Self {
             _dir: dir,
