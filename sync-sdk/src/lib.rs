@@ -110,6 +110,7 @@
 
 #![warn(missing_docs)]
 
+mod action;
 mod context;
 mod erased;
 mod error;
@@ -121,6 +122,7 @@ mod model;
 mod spec;
 mod sync;
 
+pub use action::{Action, ActionSpec, ErasedAction};
 pub use context::{Connection, Logger, SyncContext};
 pub use erased::{ContextParts, ErasedPage, ErasedRecord, ErasedRequest, ErasedSync, SyncRunner};
 pub use error::{ErrorKind, SyncError, SyncResult};
