@@ -5,17 +5,22 @@
 //! - [`http`]: the provider transport behind the SDK's `HttpClient`.
 //! - [`registry`]: the integrations a binary knows.
 //! - [`cli`]: the `syncfn` command line.
+//! - [`server`], [`scheduler`], [`webhooks`], [`crypto`]: service mode (`syncfn serve`).
 //! - [`fake_crm`]: a loopback CRM provider for the demo, tests and benchmarks.
 
 pub mod canonical;
 pub mod cli;
 pub mod connection;
+pub mod crypto;
 pub mod driver;
 pub mod fake_crm;
 pub mod http;
 pub mod registry;
+pub mod scheduler;
+pub mod server;
 pub mod store;
 pub mod validate;
+pub mod webhooks;
 
 pub use driver::{Driver, RunOptions, RunReport, SyncTarget};
 pub use registry::Registry;

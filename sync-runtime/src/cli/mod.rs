@@ -2,6 +2,7 @@
 
 mod demo;
 mod output;
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -121,6 +122,8 @@ enum Command {
     },
     /// List the integrations and syncs this binary knows.
     List,
+    /// Serve the API: connections, schedules, records, webhooks and actions.
+    Serve(serve::ServeArgs),
     /// Print the JSON Schemas of a sync's models, checkpoint and metadata.
     Schema {
         /// `<integration>/<sync>`.
@@ -184,6 +187,7 @@ impl From<crate::store::StoreError> for CliError {
 async fn dispatch(command: Command, registry: Registry) -> Result<ExitCode, CliError> {
     match command {
         Command::Demo { records, db } => demo::run(&registry, records, db).await,
+        Command::Serve(args) => serve::run(args, registry).await,
         Command::Run {
             sync,
             connection,
