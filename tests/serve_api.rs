@@ -37,19 +37,35 @@ async fn auto_start_false_waits_for_start_then_webhooks_and_cursor_reads_agree()
     let dir = tempfile::tempdir().unwrap();
     let serve = Serve::start(&dir.path().join("serve.db"), Some(&receiver.url()));
 
-    let (status, body) = serve.post("/connections", connection("acme", &crm, "1h", false)).await;
+    let (status, body) = serve
+        .post("/connections", connection("acme", &crm, "1h", false))
+        .await;
     assert_eq!(status, 201, "create connection: {body}");
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(crm.requests(), 0, "a connection created with auto_start false ran");
-    assert!(serve.runs("acme").await.is_empty(), "runs exist before start");
+    assert_eq!(
+        crm.requests(),
+        0,
+        "a connection created with auto_start false ran"
+    );
+    assert!(
+        serve.runs("acme").await.is_empty(),
+        "runs exist before start"
+    );
     let (_, status_body) = serve.get("/syncs/status?connection_id=acme").await;
     assert!(
-        status_body["syncs"].as_array().unwrap().iter().all(|s| s["status"] == "PAUSED"),
+        status_body["syncs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["status"] == "PAUSED"),
         "syncs not paused: {status_body}"
     );
 
     let (status, body) = serve
-        .post("/syncs/start", json!({"connection_id": "acme", "syncs": ["contacts"]}))
+        .post(
+            "/syncs/start",
+            json!({"connection_id": "acme", "syncs": ["contacts"]}),
+        )
         .await;
     assert_eq!(status, 200, "start: {body}");
     let first = wait_for("the first webhook", Duration::from_secs(30), || async {
@@ -62,24 +78,43 @@ async fn auto_start_false_waits_for_start_then_webhooks_and_cursor_reads_agree()
     assert_eq!(first.body["integration"], "crm");
     assert_eq!(first.body["sync"], "contacts");
     assert_eq!(
-        (first.body["added"].as_u64(), first.body["updated"].as_u64(), first.body["deleted"].as_u64()),
+        (
+            first.body["added"].as_u64(),
+            first.body["updated"].as_u64(),
+            first.body["deleted"].as_u64()
+        ),
         (Some(250), Some(0), Some(0)),
         "first run counts: {}",
         first.body
     );
-    assert!(first.body["checkpoints"]["from"].is_null(), "{}", first.body);
-    assert!(first.body["checkpoints"]["to"]["updated_at"].is_string(), "{}", first.body);
+    assert!(
+        first.body["checkpoints"]["from"].is_null(),
+        "{}",
+        first.body
+    );
+    assert!(
+        first.body["checkpoints"]["to"]["updated_at"].is_string(),
+        "{}",
+        first.body
+    );
     assert!(first.body["modified_after"].is_string(), "{}", first.body);
 
     let (records, cursor) = serve.records_after("acme", "Contact", None).await;
     assert_eq!(records.len(), 250, "records listed after the first run");
-    assert!(records.iter().all(|r| r["_metadata"]["last_action"] == "ADDED"));
+    assert!(
+        records
+            .iter()
+            .all(|r| r["_metadata"]["last_action"] == "ADDED")
+    );
 
     // Change the provider, trigger, and read exactly the counted changes from the cursor.
     crm.update(&[3, 4, 5, 6, 7]);
     crm.archive(&[10, 11]);
     let (status, body) = serve
-        .post("/syncs/trigger", json!({"connection_id": "acme", "syncs": ["contacts"]}))
+        .post(
+            "/syncs/trigger",
+            json!({"connection_id": "acme", "syncs": ["contacts"]}),
+        )
         .await;
     assert_eq!(status, 200, "trigger: {body}");
     let second = wait_for("the second webhook", Duration::from_secs(30), || async {
@@ -90,9 +125,14 @@ async fn auto_start_false_waits_for_start_then_webhooks_and_cursor_reads_agree()
     assert_ne!(second.id, first.id, "two runs share a webhook-id");
     let counted = ["added", "updated", "deleted"].map(|k| second.body[k].as_u64().unwrap());
     assert_eq!(counted, [0, 5, 2], "second run counts: {}", second.body);
-    assert_eq!(second.body["checkpoints"]["from"], first.body["checkpoints"]["to"]);
+    assert_eq!(
+        second.body["checkpoints"]["from"],
+        first.body["checkpoints"]["to"]
+    );
 
-    let (changes, _) = serve.records_after("acme", "Contact", cursor.as_deref()).await;
+    let (changes, _) = serve
+        .records_after("acme", "Contact", cursor.as_deref())
+        .await;
     let actions: Vec<(String, String)> = changes
         .iter()
         .map(|r| {
@@ -110,7 +150,11 @@ async fn auto_start_false_waits_for_start_then_webhooks_and_cursor_reads_agree()
         "records after the stored cursor differ from the webhook's counts: {actions:?}"
     );
     // No webhook for a model that did not change, and nothing failed.
-    assert!(receiver.all().iter().all(|r| r.body["success"] == true), "{:?}", receiver.all());
+    assert!(
+        receiver.all().iter().all(|r| r.body["success"] == true),
+        "{:?}",
+        receiver.all()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,10 +162,15 @@ async fn pause_stops_runs_trigger_twice_runs_once_reset_and_empty_cache() {
     let crm = FakeCrm::start(300).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let serve = Serve::start(&dir.path().join("serve.db"), None);
-    let (status, body) = serve.post("/connections", connection("beta", &crm, "700ms", false)).await;
+    let (status, body) = serve
+        .post("/connections", connection("beta", &crm, "700ms", false))
+        .await;
     assert_eq!(status, 201, "{body}");
     serve
-        .post("/syncs/start", json!({"connection_id": "beta", "syncs": ["contacts"]}))
+        .post(
+            "/syncs/start",
+            json!({"connection_id": "beta", "syncs": ["contacts"]}),
+        )
         .await;
     wait_for("two scheduled runs", Duration::from_secs(30), || async {
         (successful_runs(&serve, "beta").await.len() >= 2).then_some(())
@@ -130,13 +179,20 @@ async fn pause_stops_runs_trigger_twice_runs_once_reset_and_empty_cache() {
 
     // pause: no further runs.
     let (status, body) = serve
-        .post("/syncs/pause", json!({"connection_id": "beta", "syncs": ["contacts"]}))
+        .post(
+            "/syncs/pause",
+            json!({"connection_id": "beta", "syncs": ["contacts"]}),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     tokio::time::sleep(Duration::from_millis(500)).await; // a run in progress may finish
     let paused_at = serve.runs("beta").await.len();
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(serve.runs("beta").await.len(), paused_at, "a paused schedule kept running");
+    assert_eq!(
+        serve.runs("beta").await.len(),
+        paused_at,
+        "a paused schedule kept running"
+    );
 
     // trigger twice quickly: one run.
     crm.set_page_delay(Duration::from_millis(300));
@@ -144,7 +200,11 @@ async fn pause_stops_runs_trigger_twice_runs_once_reset_and_empty_cache() {
     let (s1, b1) = serve.post("/syncs/trigger", trigger.clone()).await;
     let (s2, b2) = serve.post("/syncs/trigger", trigger).await;
     assert_eq!((s1, s2), (200, 200), "{b1} {b2}");
-    assert_eq!(b2["coalesced"], json!(["contacts"]), "second trigger was not coalesced: {b2}");
+    assert_eq!(
+        b2["coalesced"],
+        json!(["contacts"]),
+        "second trigger was not coalesced: {b2}"
+    );
     wait_for("the triggered run", Duration::from_secs(30), || async {
         (serve.runs("beta").await.len() > paused_at).then_some(())
     })
@@ -159,7 +219,10 @@ async fn pause_stops_runs_trigger_twice_runs_once_reset_and_empty_cache() {
 
     // reset: a full pass (every record fetched again, all unchanged).
     let (status, body) = serve
-        .post("/syncs/trigger", json!({"connection_id": "beta", "syncs": ["contacts"], "reset": true}))
+        .post(
+            "/syncs/trigger",
+            json!({"connection_id": "beta", "syncs": ["contacts"], "reset": true}),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let reset_run = wait_for("the reset run", Duration::from_secs(30), || async {
@@ -167,7 +230,10 @@ async fn pause_stops_runs_trigger_twice_runs_once_reset_and_empty_cache() {
         (runs.len() == paused_at + 2 && runs[0]["status"] == "SUCCESS").then(|| runs[0].clone())
     })
     .await;
-    assert_eq!(reset_run["counts"]["unchanged"], 300, "reset run was not a full pass: {reset_run}");
+    assert_eq!(
+        reset_run["counts"]["unchanged"], 300,
+        "reset run was not a full pass: {reset_run}"
+    );
     assert_eq!(reset_run["counts"]["added"], 0, "{reset_run}");
 
     // empty_cache: the model is emptied first, so the pass adds everything again.
@@ -184,19 +250,38 @@ async fn pause_stops_runs_trigger_twice_runs_once_reset_and_empty_cache() {
         (runs.len() == paused_at + 3 && runs[0]["status"] == "SUCCESS").then(|| runs[0].clone())
     })
     .await;
-    assert_eq!(empty_run["counts"]["added"], 300, "empty_cache run did not re-add: {empty_run}");
+    assert_eq!(
+        empty_run["counts"]["added"], 300,
+        "empty_cache run did not re-add: {empty_run}"
+    );
     let (after, _) = serve.records_after("beta", "Contact", None).await;
     assert_eq!(after.len(), 300);
-    let max_before = before.iter().filter_map(|r| r["_metadata"]["cursor"].as_str()).max().unwrap().to_string();
+    let max_before = before
+        .iter()
+        .filter_map(|r| r["_metadata"]["cursor"].as_str())
+        .max()
+        .unwrap()
+        .to_string();
     assert!(
-        after.iter().all(|r| r["_metadata"]["cursor"].as_str().unwrap() > max_before.as_str()),
+        after
+            .iter()
+            .all(|r| r["_metadata"]["cursor"].as_str().unwrap() > max_before.as_str()),
         "cursors went backwards after empty_cache"
     );
     let (_, status_body) = serve.get("/syncs/status?connection_id=beta").await;
-    let contacts = status_body["syncs"].as_array().unwrap().iter().find(|s| s["name"] == "contacts").unwrap().clone();
+    let contacts = status_body["syncs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "contacts")
+        .unwrap()
+        .clone();
     assert_eq!(contacts["status"], "PAUSED", "{contacts}");
     assert_eq!(contacts["record_count"]["Contact"], 300, "{contacts}");
-    assert!(contacts["checkpoint"]["updated_at"].is_string(), "{contacts}");
+    assert!(
+        contacts["checkpoint"]["updated_at"].is_string(),
+        "{contacts}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -205,7 +290,9 @@ async fn every_endpoint_requires_the_key_and_credentials_never_leak() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("serve.db");
     let serve = Serve::start(&db, None);
-    let (status, body) = serve.post("/connections", connection("gamma", &crm, "1h", true)).await;
+    let (status, body) = serve
+        .post("/connections", connection("gamma", &crm, "1h", true))
+        .await;
     assert_eq!(status, 201, "{body}");
     wait_for("a run", Duration::from_secs(30), || async {
         (!successful_runs(&serve, "gamma").await.is_empty()).then_some(())
@@ -221,7 +308,10 @@ async fn every_endpoint_requires_the_key_and_credentials_never_leak() {
         (reqwest::Method::DELETE, "/connections/gamma"),
         (reqwest::Method::PATCH, "/connections/gamma/metadata"),
         (reqwest::Method::PUT, "/connections/gamma/metadata"),
-        (reqwest::Method::GET, "/records?connection_id=gamma&model=Contact"),
+        (
+            reqwest::Method::GET,
+            "/records?connection_id=gamma&model=Contact",
+        ),
         (reqwest::Method::GET, "/runs"),
         (reqwest::Method::POST, "/syncs/start"),
         (reqwest::Method::POST, "/syncs/pause"),
@@ -231,21 +321,38 @@ async fn every_endpoint_requires_the_key_and_credentials_never_leak() {
     ];
     for (method, path) in &endpoints {
         for auth in [None, Some("wrong-key"), Some("sk-test-4f7d0c2a9")] {
-            let mut req = client.request(method.clone(), serve.url(path)).json(&json!({}));
+            let mut req = client
+                .request(method.clone(), serve.url(path))
+                .json(&json!({}));
             if let Some(key) = auth {
                 req = req.bearer_auth(key);
             }
             let (status, body) = send(req).await;
-            assert_eq!(status, 401, "{method} {path} with key {auth:?} answered {status}: {body}");
-            assert_eq!(body["error"]["code"], "unauthorized", "{method} {path}: {body}");
+            assert_eq!(
+                status, 401,
+                "{method} {path} with key {auth:?} answered {status}: {body}"
+            );
+            assert_eq!(
+                body["error"]["code"], "unauthorized",
+                "{method} {path}: {body}"
+            );
         }
     }
     let (status, _) = send(client.get(serve.url("/health"))).await;
     assert_eq!(status, 200, "/health needs no key");
-    assert!(serve.get("/connections/gamma").await.0 == 200, "the connection was deleted without a key");
+    assert!(
+        serve.get("/connections/gamma").await.0 == 200,
+        "the connection was deleted without a key"
+    );
 
     let mut seen = Vec::new();
-    for path in ["/connections", "/connections/gamma", "/runs", "/syncs/status?connection_id=gamma", "/records?connection_id=gamma&model=Contact&limit=5"] {
+    for path in [
+        "/connections",
+        "/connections/gamma",
+        "/runs",
+        "/syncs/status?connection_id=gamma",
+        "/records?connection_id=gamma&model=Contact&limit=5",
+    ] {
         let (status, body) = serve.get(path).await;
         assert_eq!(status, 200, "{path}: {body}");
         seen.push(body.to_string());
@@ -255,20 +362,43 @@ async fn every_endpoint_requires_the_key_and_credentials_never_leak() {
     assert_eq!(body["has_credentials"], true, "{body}");
     let (status, body) = serve.get("/openapi.json").await;
     assert_eq!(status, 200);
-    for path in ["/connections", "/records", "/runs", "/syncs/trigger", "/syncs/status", "/actions/{integration}/{action}"] {
-        assert!(body["paths"].get(path).is_some(), "openapi.json lacks {path}");
+    for path in [
+        "/connections",
+        "/records",
+        "/runs",
+        "/syncs/trigger",
+        "/syncs/status",
+        "/actions/{integration}/{action}",
+    ] {
+        assert!(
+            body["paths"].get(path).is_some(),
+            "openapi.json lacks {path}"
+        );
     }
-    let (status, body) = serve.get("/records?connection_id=gamma&model=Contact&limit=10001").await;
+    let (status, body) = serve
+        .get("/records?connection_id=gamma&model=Contact&limit=10001")
+        .await;
     assert_eq!(status, 400, "limit over the maximum: {body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("limit"), "{body}");
-    let (status, body) = serve.get("/records?connection_id=gamma&model=Contact&cursor=bogus").await;
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("limit"),
+        "{body}"
+    );
+    let (status, body) = serve
+        .get("/records?connection_id=gamma&model=Contact&cursor=bogus")
+        .await;
     assert_eq!(status, 400, "malformed cursor: {body}");
     let (status, body) = serve.get("/records?connection_id=gamma&model=Nope").await;
     assert_eq!(status, 400, "unknown model: {body}");
 
     let everything = seen.join("\n") + &serve.logs();
-    assert!(!everything.contains(TOKEN), "the credential leaked into a response or log");
-    assert!(!everything.contains(SECRET_KEY), "the secret key leaked into a response or log");
+    assert!(
+        !everything.contains(TOKEN),
+        "the credential leaked into a response or log"
+    );
+    assert!(
+        !everything.contains(SECRET_KEY),
+        "the secret key leaked into a response or log"
+    );
     let raw = std::fs::read(&db).unwrap();
     let wal = std::fs::read(dir.path().join("serve.db-wal")).unwrap_or_default();
     for bytes in [&raw, &wal] {
@@ -284,7 +414,9 @@ async fn action_reaches_the_provider_with_typed_output_and_bad_input_is_400() {
     let crm = FakeCrm::start(10).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let serve = Serve::start(&dir.path().join("serve.db"), None);
-    let (status, body) = serve.post("/connections", connection("delta", &crm, "1h", false)).await;
+    let (status, body) = serve
+        .post("/connections", connection("delta", &crm, "1h", false))
+        .await;
     assert_eq!(status, 201, "{body}");
 
     let (status, body) = serve
@@ -299,13 +431,24 @@ async fn action_reaches_the_provider_with_typed_output_and_bad_input_is_400() {
     let (id, contact) = created.iter().next().unwrap();
     assert_eq!(contact["email"], "ada@example.com");
     assert_eq!(body["output"]["id"], id.as_str(), "{body}");
-    assert_eq!(body["output"]["updated_at"], contact["updated_at"], "{body}");
+    assert_eq!(
+        body["output"]["updated_at"], contact["updated_at"],
+        "{body}"
+    );
     assert_eq!(body["triggered_syncs"], json!(["contacts"]), "{body}");
     // The triggered sync brings the new contact into the cache.
-    wait_for("the triggered sync to cache the new contact", Duration::from_secs(30), || async {
-        let (_, b) = serve.get(&format!("/records?connection_id=delta&model=Contact&ids={id}")).await;
-        (b["records"].as_array().is_some_and(|r| r.len() == 1)).then_some(())
-    })
+    wait_for(
+        "the triggered sync to cache the new contact",
+        Duration::from_secs(30),
+        || async {
+            let (_, b) = serve
+                .get(&format!(
+                    "/records?connection_id=delta&model=Contact&ids={id}"
+                ))
+                .await;
+            (b["records"].as_array().is_some_and(|r| r.len() == 1)).then_some(())
+        },
+    )
     .await;
 
     let requests = crm.requests();
@@ -316,7 +459,10 @@ async fn action_reaches_the_provider_with_typed_output_and_bad_input_is_400() {
         )
         .await;
     assert_eq!(status, 400, "missing field: {body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("email"), "the 400 does not name the field: {body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("email"),
+        "the 400 does not name the field: {body}"
+    );
     let (status, body) = serve
         .post(
             "/actions/crm/create-contact",
@@ -324,11 +470,30 @@ async fn action_reaches_the_provider_with_typed_output_and_bad_input_is_400() {
         )
         .await;
     assert_eq!(status, 400, "wrong type: {body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("/email"), "{body}");
-    assert_eq!(crm.requests(), requests, "invalid input reached the provider");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/email"),
+        "{body}"
+    );
+    assert_eq!(
+        crm.requests(),
+        requests,
+        "invalid input reached the provider"
+    );
     let (status, body) = serve
-        .post("/actions/crm/nope", json!({"connection_id": "delta", "input": {}}))
+        .post(
+            "/actions/crm/nope",
+            json!({"connection_id": "delta", "input": {}}),
+        )
         .await;
     assert_eq!(status, 404, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("create-contact"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("create-contact"),
+        "{body}"
+    );
 }

@@ -29,30 +29,53 @@ async fn webhook_arrives_once_per_model_run_after_receiver_outage_and_server_kil
         .await;
     assert_eq!(status, 201, "{body}");
     serve
-        .post("/syncs/start", json!({"connection_id": "acme", "syncs": ["contacts"]}))
+        .post(
+            "/syncs/start",
+            json!({"connection_id": "acme", "syncs": ["contacts"]}),
+        )
         .await;
     wait_for("the run to succeed", Duration::from_secs(30), || async {
-        serve.runs("acme").await.first().filter(|r| r["status"] == "SUCCESS").map(|_| ())
+        serve
+            .runs("acme")
+            .await
+            .first()
+            .filter(|r| r["status"] == "SUCCESS")
+            .map(|_| ())
     })
     .await;
-    wait_for("a failed delivery attempt", Duration::from_secs(15), || async {
-        serve.logs().contains("webhook delivery failed").then_some(())
-    })
+    wait_for(
+        "a failed delivery attempt",
+        Duration::from_secs(15),
+        || async {
+            serve
+                .logs()
+                .contains("webhook delivery failed")
+                .then_some(())
+        },
+    )
     .await;
     serve.kill();
 
     // Receiver up (failing its first answer, so one retry happens), server restarted.
     let receiver = Receiver::start(&format!("127.0.0.1:{port}"), 1).await;
     let serve = Serve::start(&db, Some(&hook_url));
-    let delivered = wait_for("the webhook after restart", Duration::from_secs(60), || async {
-        receiver.accepted_for("Contact").first().cloned()
-    })
+    let delivered = wait_for(
+        "the webhook after restart",
+        Duration::from_secs(60),
+        || async { receiver.accepted_for("Contact").first().cloned() },
+    )
     .await;
     // Give a duplicate time to show up.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let all = receiver.all();
-    assert!(all.len() >= 2, "the failed first answer was not retried: {all:?}");
-    assert!(all.iter().all(|r| r.verified), "a signature did not verify: {all:?}");
+    assert!(
+        all.len() >= 2,
+        "the failed first answer was not retried: {all:?}"
+    );
+    assert!(
+        all.iter().all(|r| r.verified),
+        "a signature did not verify: {all:?}"
+    );
     assert!(
         all.iter().all(|r| r.id == delivered.id),
         "retries used different webhook-ids: {:?}",
@@ -81,17 +104,24 @@ async fn sigterm_commits_the_page_in_flight_and_startup_resumes_the_pass() {
         .await;
     assert_eq!(status, 201, "{body}");
     serve
-        .post("/syncs/start", json!({"connection_id": "acme", "syncs": ["contacts"]}))
+        .post(
+            "/syncs/start",
+            json!({"connection_id": "acme", "syncs": ["contacts"]}),
+        )
         .await;
     wait_for("a few committed pages", Duration::from_secs(30), || async {
         let runs = serve.runs("acme").await;
-        runs.first().filter(|r| r["pages"].as_u64() >= Some(3)).map(|_| ())
+        runs.first()
+            .filter(|r| r["pages"].as_u64() >= Some(3))
+            .map(|_| ())
     })
     .await;
     let exit = serve.terminate(Duration::from_secs(15));
     assert!(exit.success(), "serve exited with {exit:?} after SIGTERM");
     let before = sync_runtime::SqliteStore::open(&db).unwrap();
-    let runs = sync_runtime::Store::list_runs(&before, Some("acme"), 10).await.unwrap();
+    let runs = sync_runtime::Store::list_runs(&before, Some("acme"), 10)
+        .await
+        .unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(
         runs[0].status.as_str(),
@@ -99,21 +129,39 @@ async fn sigterm_commits_the_page_in_flight_and_startup_resumes_the_pass() {
         "the run was not stopped cleanly: {:?}",
         runs[0]
     );
-    assert!(runs[0].pages < 20, "the run finished before the signal; make pages slower");
+    assert!(
+        runs[0].pages < 20,
+        "the run finished before the signal; make pages slower"
+    );
     drop(before);
 
     crm.set_page_delay(Duration::ZERO);
     let serve = Serve::start(&db, None);
-    let runs = wait_for("the resumed run to complete", Duration::from_secs(60), || async {
-        let runs = serve.runs("acme").await;
-        runs.first().filter(|r| r["status"] == "SUCCESS").map(|_| runs.clone())
-    })
+    let runs = wait_for(
+        "the resumed run to complete",
+        Duration::from_secs(60),
+        || async {
+            let runs = serve.runs("acme").await;
+            runs.first()
+                .filter(|r| r["status"] == "SUCCESS")
+                .map(|_| runs.clone())
+        },
+    )
     .await;
     assert_eq!(runs.len(), 2, "{runs:?}");
-    assert_eq!(runs[0]["resumed"], true, "startup did not resume the pass: {runs:?}");
-    let added: u64 = runs.iter().map(|r| r["counts"]["added"].as_u64().unwrap()).sum();
+    assert_eq!(
+        runs[0]["resumed"], true,
+        "startup did not resume the pass: {runs:?}"
+    );
+    let added: u64 = runs
+        .iter()
+        .map(|r| r["counts"]["added"].as_u64().unwrap())
+        .sum();
     assert_eq!(added, 2_000, "records lost or repeated across the shutdown");
     let (records, _) = serve.records_after("acme", "Contact", None).await;
-    let ids: BTreeMap<String, ()> = records.iter().map(|r| (r["id"].as_str().unwrap().to_string(), ())).collect();
+    let ids: BTreeMap<String, ()> = records
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap().to_string(), ()))
+        .collect();
     assert_eq!((records.len(), ids.len()), (2_000, 2_000));
 }

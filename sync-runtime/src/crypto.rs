@@ -45,7 +45,9 @@ impl CredentialCipher {
     /// [`CryptoError::Key`] saying what is wrong with it (never echoing it).
     pub fn from_base64(key: &str) -> Result<Self, CryptoError> {
         let bytes = STANDARD.decode(key.trim()).map_err(|_| {
-            CryptoError::Key("is not valid base64: generate one with `openssl rand -base64 32`".into())
+            CryptoError::Key(
+                "is not valid base64: generate one with `openssl rand -base64 32`".into(),
+            )
         })?;
         if bytes.len() != 32 {
             return Err(CryptoError::Key(format!(
@@ -117,7 +119,11 @@ mod tests {
             "plaintext visible in the sealed value"
         );
         assert_eq!(cipher.open(&sealed).unwrap(), b"tok-SECRET-123");
-        assert_ne!(cipher.seal(b"x").unwrap(), cipher.seal(b"x").unwrap(), "nonce reused");
+        assert_ne!(
+            cipher.seal(b"x").unwrap(),
+            cipher.seal(b"x").unwrap(),
+            "nonce reused"
+        );
     }
 
     #[test]
@@ -130,7 +136,9 @@ mod tests {
         let last = sealed.len() - 1;
         sealed[last] ^= 1;
         assert!(cipher.open(&sealed).is_err(), "opened tampered data");
-        let err = CredentialCipher::from_base64("c2hvcnQ=").unwrap_err().to_string();
+        let err = CredentialCipher::from_base64("c2hvcnQ=")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("5 bytes") && !err.contains("c2hvcnQ"), "{err}");
     }
 }

@@ -11,12 +11,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::Json;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Json;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -168,7 +168,7 @@ fn render(id: u64, c: &Contact) -> Value {
         "owner_id": (r % 1000) as i64,
         "score": ((r >> 12) % 100) as i64 + c.revision as i64,
         "annual_revenue": ((r >> 20) % 10_000_000) as f64 / 100.0,
-        "subscribed": r % 2 == 0,
+        "subscribed": r.is_multiple_of(2),
         "notes": notes.join(" "),
         "revision": c.revision,
         "archived": c.archived,
@@ -539,7 +539,11 @@ async fn create_contact(
         return error(StatusCode::BAD_REQUEST, "the body must be a JSON object");
     };
     for required in ["email", "first_name", "last_name"] {
-        if !body.get(required).is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty())) {
+        if body
+            .get(required)
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
             return error(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &format!("{required} is required and must be a non-empty string"),

@@ -240,7 +240,11 @@ mod tests {
 
     #[test]
     fn missed_ticks_coalesce_into_the_next_one_after_now() {
-        assert_eq!(next_tick_after(1_000, 100, 950), 1_000, "a future tick stays");
+        assert_eq!(
+            next_tick_after(1_000, 100, 950),
+            1_000,
+            "a future tick stays"
+        );
         assert_eq!(next_tick_after(1_000, 100, 1_000), 1_100);
         assert_eq!(
             next_tick_after(1_000, 100, 1_555),

@@ -156,9 +156,8 @@ impl<A: Action> ErasedAction for A {
     ) -> BoxFuture<'static, Result<Value, SyncError>> {
         Box::pin(async move {
             let name = Action::spec(self.as_ref()).name;
-            let input: A::Input = serde_json::from_value(input).map_err(|e| {
-                SyncError::config(format!("action {name:?}: invalid input: {e}"))
-            })?;
+            let input: A::Input = serde_json::from_value(input)
+                .map_err(|e| SyncError::config(format!("action {name:?}: invalid input: {e}")))?;
             let metadata: A::Metadata = serde_json::from_value(parts.metadata).map_err(|e| {
                 SyncError::config(format!(
                     "connection {:?}: metadata does not match the action's metadata schema: {e}",

@@ -44,7 +44,11 @@ impl fmt::Debug for Integration {
             )
             .field(
                 "actions",
-                &self.actions.iter().map(|a| a.spec().name).collect::<Vec<_>>(),
+                &self
+                    .actions
+                    .iter()
+                    .map(|a| a.spec().name)
+                    .collect::<Vec<_>>(),
             )
             .finish()
     }

@@ -65,7 +65,9 @@ impl Serve {
                 if n == 0 {
                     break;
                 }
-                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
         let stdout = child.stdout.take().expect("stdout");
@@ -79,7 +81,12 @@ impl Serve {
         });
         let line = rx
             .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("syncfn serve printed no address; logs:\n{}", logs.lock().unwrap()));
+            .unwrap_or_else(|_| {
+                panic!(
+                    "syncfn serve printed no address; logs:\n{}",
+                    logs.lock().unwrap()
+                )
+            });
         let base = line
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
@@ -113,7 +120,9 @@ impl Serve {
 
     /// Runs of `connection` (newest first).
     pub async fn runs(&self, connection: &str) -> Vec<Value> {
-        let (status, body) = self.get(&format!("/runs?connection_id={connection}&limit=1000")).await;
+        let (status, body) = self
+            .get(&format!("/runs?connection_id={connection}&limit=1000"))
+            .await;
         assert_eq!(status, 200, "GET /runs: {body}");
         body["runs"].as_array().cloned().unwrap_or_default()
     }
@@ -186,7 +195,10 @@ pub async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
     let response = req.send().await.expect("request to syncfn serve");
     let status = response.status().as_u16();
     let text = response.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 /// Poll `check` every 100 ms until it returns `Some`, or panic with `what`.
@@ -200,7 +212,10 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -261,7 +276,11 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> 
             .unwrap_or_default()
             .to_string()
     };
-    let (id, timestamp, signature) = (h("webhook-id"), h("webhook-timestamp"), h("webhook-signature"));
+    let (id, timestamp, signature) = (
+        h("webhook-id"),
+        h("webhook-timestamp"),
+        h("webhook-signature"),
+    );
     let verified = verify(WEBHOOK_SECRET, &id, &timestamp, &body, &signature);
     let accepted = r
         .fail_first
@@ -285,7 +304,9 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> 
 impl Receiver {
     /// Start on `addr` (port 0 = any), answering 500 to the first `fail_first` requests.
     pub async fn start(addr: &str, fail_first: usize) -> Receiver {
-        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind receiver");
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .expect("bind receiver");
         let receiver = Receiver {
             addr: listener.local_addr().unwrap(),
             received: Arc::default(),

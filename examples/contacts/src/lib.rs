@@ -9,8 +9,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sync_sdk::{
-    Action, ActionSpec, DeletionStrategy, Integration, Model, Page, PageRequest, RateLimit, SyncContext, SyncError,
-    SyncFunction, SyncSpec,
+    Action, ActionSpec, DeletionStrategy, Integration, Model, Page, PageRequest, RateLimit,
+    SyncContext, SyncError, SyncFunction, SyncSpec,
 };
 
 /// A CRM contact.
@@ -213,7 +213,13 @@ impl Action for CreateContact {
     }
 
     async fn run(&self, cx: &SyncContext, input: NewContact) -> Result<CreatedContact, SyncError> {
-        let created: Contact = cx.http().post("/contacts").json(&input).send().await?.json()?;
+        let created: Contact = cx
+            .http()
+            .post("/contacts")
+            .json(&input)
+            .send()
+            .await?
+            .json()?;
         Ok(CreatedContact {
             id: created.id,
             updated_at: created.updated_at,

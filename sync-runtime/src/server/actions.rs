@@ -68,7 +68,9 @@ pub async fn call(
         .map_err(|m| ApiError::invalid(format!("input {m}")))?;
     let resolved = match service.resolve_connection(&request.connection_id).await {
         Ok(r) => r,
-        Err(e) if e.kind() == ErrorKind::Config => return Err(ApiError::not_found(e.message().to_string())),
+        Err(e) if e.kind() == ErrorKind::Config => {
+            return Err(ApiError::not_found(e.message().to_string()));
+        }
         Err(e) => return Err(ApiError::internal(e.message().to_string())),
     };
     if resolved.stored.integration != integration_name {

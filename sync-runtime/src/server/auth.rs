@@ -59,7 +59,10 @@ pub async fn require_key(State(key): State<SecretKey>, request: Request, next: N
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        });
     match presented {
         None => ApiError::unauthorized(
             "missing Authorization header: send `Authorization: Bearer <SYNCFN_SECRET_KEY>`",

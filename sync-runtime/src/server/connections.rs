@@ -76,14 +76,22 @@ pub struct ConnectionList {
 }
 
 async fn view(service: &Service, c: StoredConnection) -> ApiResult<ConnectionView> {
-    let has_credentials = service.store.get_credentials(&c.connection_id).await?.is_some();
+    let has_credentials = service
+        .store
+        .get_credentials(&c.connection_id)
+        .await?
+        .is_some();
     Ok(ConnectionView {
         base_url: c
             .config
             .get("base_url")
             .and_then(Value::as_str)
             .map(str::to_string),
-        params: c.config.get("params").cloned().unwrap_or(Value::Object(Map::new())),
+        params: c
+            .config
+            .get("params")
+            .cloned()
+            .unwrap_or(Value::Object(Map::new())),
         connection_id: c.connection_id,
         integration: c.integration,
         metadata: c.metadata,
@@ -134,7 +142,12 @@ pub async fn create(
     let integration = service
         .integration(&body.integration)
         .map_err(ApiError::invalid)?;
-    if service.store.get_connection(&body.connection_id).await?.is_some() {
+    if service
+        .store
+        .get_connection(&body.connection_id)
+        .await?
+        .is_some()
+    {
         return Err(ApiError::conflict(format!(
             "connection {:?} already exists: delete it first or update its metadata",
             body.connection_id
@@ -156,8 +169,9 @@ pub async fn create(
         let frequency = match body.frequencies.get(&spec.name) {
             None => spec.frequency.duration(),
             Some(text) => {
-                let d = parse_duration_text(text)
-                    .map_err(|e| ApiError::invalid(format!("frequencies.{}: {}", spec.name, e.message())))?;
+                let d = parse_duration_text(text).map_err(|e| {
+                    ApiError::invalid(format!("frequencies.{}: {}", spec.name, e.message()))
+                })?;
                 if d < service.min_frequency {
                     return Err(ApiError::invalid(format!(
                         "frequencies.{}: {text:?} is shorter than the minimum of {} seconds",
@@ -183,7 +197,8 @@ pub async fn create(
         None | Some(Value::Null) => None,
         Some(value) => {
             parse_credentials(value.clone()).map_err(ApiError::invalid)?;
-            let plain = serde_json::to_vec(&value).map_err(|e| ApiError::internal(e.to_string()))?;
+            let plain =
+                serde_json::to_vec(&value).map_err(|e| ApiError::internal(e.to_string()))?;
             Some(
                 service
                     .cipher
@@ -199,7 +214,10 @@ pub async fn create(
         metadata: body.metadata,
     };
     if let Some(sealed) = &sealed {
-        service.store.put_credentials(&stored.connection_id, sealed).await?;
+        service
+            .store
+            .put_credentials(&stored.connection_id, sealed)
+            .await?;
     }
     service.store.put_connection(&stored).await?;
     for schedule in &schedules {
@@ -249,7 +267,9 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     if !service.store.delete_connection(&id).await? {
-        return Err(ApiError::not_found(format!("connection {id:?} does not exist")));
+        return Err(ApiError::not_found(format!(
+            "connection {id:?} does not exist"
+        )));
     }
     tracing::info!(connection = %id, "connection deleted");
     Ok(StatusCode::NO_CONTENT)
@@ -270,8 +290,14 @@ fn merge(target: &mut Value, patch: Value) {
     }
 }
 
-async fn save_metadata(service: &Service, mut c: StoredConnection, metadata: Value) -> ApiResult<ConnectionView> {
-    let integration = service.integration(&c.integration).map_err(ApiError::internal)?;
+async fn save_metadata(
+    service: &Service,
+    mut c: StoredConnection,
+    metadata: Value,
+) -> ApiResult<ConnectionView> {
+    let integration = service
+        .integration(&c.integration)
+        .map_err(ApiError::internal)?;
     validate_metadata(integration, &metadata)?;
     c.metadata = metadata;
     service.store.put_connection(&c).await?;

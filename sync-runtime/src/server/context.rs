@@ -54,9 +54,13 @@ impl std::fmt::Debug for Service {
 pub fn min_frequency_from_env() -> Result<Duration, String> {
     match std::env::var(MIN_FREQUENCY_ENV) {
         Err(_) => Ok(sync_sdk::MIN_FREQUENCY),
-        Ok(v) => v.trim().parse::<u64>().map(Duration::from_millis).map_err(|_| {
-            format!("{MIN_FREQUENCY_ENV}={v:?} is not a whole number of milliseconds")
-        }),
+        Ok(v) => v
+            .trim()
+            .parse::<u64>()
+            .map(Duration::from_millis)
+            .map_err(|_| {
+                format!("{MIN_FREQUENCY_ENV}={v:?} is not a whole number of milliseconds")
+            }),
     }
 }
 
@@ -119,9 +123,8 @@ impl Service {
                         "connection {connection_id:?}: stored credentials are not JSON"
                     ))
                 })?;
-                parse_credentials(value).map_err(|m| {
-                    SyncError::config(format!("connection {connection_id:?}: {m}"))
-                })?
+                parse_credentials(value)
+                    .map_err(|m| SyncError::config(format!("connection {connection_id:?}: {m}")))?
             }
         };
         let base_url = stored
@@ -181,7 +184,11 @@ impl Service {
             http,
             resolved.connection.clone(),
             resolved.stored.metadata.clone(),
-            Logger::new(&resolved.stored.connection_id, &resolved.stored.integration, action),
+            Logger::new(
+                &resolved.stored.connection_id,
+                &resolved.stored.integration,
+                action,
+            ),
         )
     }
 }

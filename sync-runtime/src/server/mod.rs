@@ -24,9 +24,15 @@ pub use context::Service;
 /// The API router (every route but `/health` behind the bearer key).
 pub fn router(service: Arc<Service>, key: SecretKey) -> Router {
     Router::new()
-        .route("/health", get(|| async { axum::Json(json!({"status": "ok"})) }))
+        .route(
+            "/health",
+            get(|| async { axum::Json(json!({"status": "ok"})) }),
+        )
         .route("/openapi.json", get(openapi::document))
-        .route("/connections", post(connections::create).get(connections::list))
+        .route(
+            "/connections",
+            post(connections::create).get(connections::list),
+        )
         .route(
             "/connections/{id}",
             get(connections::get).delete(connections::delete),

@@ -102,7 +102,9 @@ pub async fn records(
         .store
         .get_connection(connection_id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("connection {connection_id:?} does not exist")))?;
+        .ok_or_else(|| {
+            ApiError::not_found(format!("connection {connection_id:?} does not exist"))
+        })?;
     if let Ok(integration) = service.integration(&connection.integration) {
         let models: Vec<String> = integration
             .syncs()
@@ -128,7 +130,9 @@ pub async fn records(
         .iter()
         .map(|a| {
             LastAction::parse(a).ok_or_else(|| {
-                ApiError::invalid(format!("filter {a:?} is not one of added, updated, deleted"))
+                ApiError::invalid(format!(
+                    "filter {a:?} is not one of added, updated, deleted"
+                ))
             })
         })
         .collect::<ApiResult<_>>()?;
@@ -152,7 +156,10 @@ pub async fn runs(
     State(service): State<Arc<Service>>,
     Query(params): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<RunsResponse>> {
-    if let Some(unknown) = params.keys().find(|k| !["connection_id", "limit"].contains(&k.as_str())) {
+    if let Some(unknown) = params
+        .keys()
+        .find(|k| !["connection_id", "limit"].contains(&k.as_str()))
+    {
         return Err(ApiError::invalid(format!(
             "unknown query parameter {unknown:?} (available: connection_id, limit)"
         )));

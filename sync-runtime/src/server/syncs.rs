@@ -42,8 +42,17 @@ pub struct SyncsResponse {
 }
 
 async fn schedules_for(service: &Service, request: &SyncsRequest) -> ApiResult<Vec<Schedule>> {
-    let all = service.store.list_schedules(Some(&request.connection_id)).await?;
-    if all.is_empty() && service.store.get_connection(&request.connection_id).await?.is_none() {
+    let all = service
+        .store
+        .list_schedules(Some(&request.connection_id))
+        .await?;
+    if all.is_empty()
+        && service
+            .store
+            .get_connection(&request.connection_id)
+            .await?
+            .is_none()
+    {
         return Err(ApiError::not_found(format!(
             "connection {:?} does not exist",
             request.connection_id
@@ -56,14 +65,17 @@ async fn schedules_for(service: &Service, request: &SyncsRequest) -> ApiResult<V
         .syncs
         .iter()
         .map(|name| {
-            all.iter().find(|s| &s.key.sync == name).cloned().ok_or_else(|| {
-                let names: Vec<&str> = all.iter().map(|s| s.key.sync.as_str()).collect();
-                ApiError::invalid(format!(
-                    "connection {:?} has no sync {name:?} (available: {})",
-                    request.connection_id,
-                    names.join(", ")
-                ))
-            })
+            all.iter()
+                .find(|s| &s.key.sync == name)
+                .cloned()
+                .ok_or_else(|| {
+                    let names: Vec<&str> = all.iter().map(|s| s.key.sync.as_str()).collect();
+                    ApiError::invalid(format!(
+                        "connection {:?} has no sync {name:?} (available: {})",
+                        request.connection_id,
+                        names.join(", ")
+                    ))
+                })
         })
         .collect()
 }
@@ -82,7 +94,11 @@ pub async fn start(
     let request = parse(body)?;
     let schedules = schedules_for(&service, &request).await?;
     for s in &schedules {
-        let next = if s.paused { now_unix_ms() } else { s.next_run_at_ms };
+        let next = if s.paused {
+            now_unix_ms()
+        } else {
+            s.next_run_at_ms
+        };
         service.store.set_paused(&s.key, false, next).await?;
     }
     service.scheduler.wake();
@@ -102,7 +118,10 @@ pub async fn pause(
     let request = parse(body)?;
     let schedules = schedules_for(&service, &request).await?;
     for s in &schedules {
-        service.store.set_paused(&s.key, true, s.next_run_at_ms).await?;
+        service
+            .store
+            .set_paused(&s.key, true, s.next_run_at_ms)
+            .await?;
     }
     Ok(Json(SyncsResponse {
         syncs: schedules.into_iter().map(|s| s.key.sync).collect(),
@@ -216,7 +235,10 @@ pub async fn status(
             .resolve(&format!("{}/{}", s.key.integration, s.key.sync))
         {
             for model in sync.spec().models {
-                let n = service.store.count_records(&connection_id, &model.name).await?;
+                let n = service
+                    .store
+                    .count_records(&connection_id, &model.name)
+                    .await?;
                 record_count.insert(model.name, n);
             }
         }
@@ -224,7 +246,11 @@ pub async fn status(
             name: s.key.sync.clone(),
             status: status.to_string(),
             frequency_ms: s.frequency_ms,
-            next_run_at: if s.paused { None } else { ms_to_rfc3339(s.next_run_at_ms) },
+            next_run_at: if s.paused {
+                None
+            } else {
+                ms_to_rfc3339(s.next_run_at_ms)
+            },
             pending_trigger: s.pending_trigger,
             checkpoint: service.store.checkpoint(&s.key).await?,
             last_run,

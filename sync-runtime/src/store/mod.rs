@@ -485,7 +485,10 @@ pub trait Store: Send + Sync + 'static {
     async fn put_schedule(&self, schedule: &Schedule) -> Result<(), StoreError>;
 
     /// Schedules, of one connection or all.
-    async fn list_schedules(&self, connection_id: Option<&str>) -> Result<Vec<Schedule>, StoreError>;
+    async fn list_schedules(
+        &self,
+        connection_id: Option<&str>,
+    ) -> Result<Vec<Schedule>, StoreError>;
 
     /// Pause or resume a schedule; returns whether it exists.
     async fn set_paused(
@@ -517,7 +520,11 @@ pub trait Store: Send + Sync + 'static {
     async fn last_run(&self, key: &SyncKey) -> Result<Option<RunRecord>, StoreError>;
 
     /// Undelivered webhooks due at `now_ms`, oldest first.
-    async fn due_webhooks(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxMessage>, StoreError>;
+    async fn due_webhooks(
+        &self,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxMessage>, StoreError>;
 
     /// Record a delivery attempt: delivered, or retry at `next_attempt_at_ms`.
     async fn webhook_attempted(

@@ -878,10 +878,14 @@ impl Store for SqliteStore {
 
     async fn put_schedule(&self, schedule: &Schedule) -> Result<(), StoreError> {
         let s = schedule.clone();
-        self.write(move |conn| service::put_schedule(conn, &s)).await
+        self.write(move |conn| service::put_schedule(conn, &s))
+            .await
     }
 
-    async fn list_schedules(&self, connection_id: Option<&str>) -> Result<Vec<Schedule>, StoreError> {
+    async fn list_schedules(
+        &self,
+        connection_id: Option<&str>,
+    ) -> Result<Vec<Schedule>, StoreError> {
         let id = connection_id.map(str::to_string);
         self.read(move |conn| service::list_schedules(conn, id.as_deref()))
             .await
@@ -917,12 +921,14 @@ impl Store for SqliteStore {
 
     async fn claim_trigger(&self, key: &SyncKey) -> Result<Option<ClaimedTrigger>, StoreError> {
         let key = key.clone();
-        self.write(move |conn| service::claim_trigger(conn, &key)).await
+        self.write(move |conn| service::claim_trigger(conn, &key))
+            .await
     }
 
     async fn empty_cache(&self, connection_id: &str, model: &str) -> Result<u64, StoreError> {
         let (c, m) = (connection_id.to_string(), model.to_string());
-        self.write(move |conn| service::empty_cache(conn, &c, &m)).await
+        self.write(move |conn| service::empty_cache(conn, &c, &m))
+            .await
     }
 
     async fn last_run(&self, key: &SyncKey) -> Result<Option<RunRecord>, StoreError> {
@@ -940,7 +946,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn due_webhooks(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxMessage>, StoreError> {
+    async fn due_webhooks(
+        &self,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
         self.read(move |conn| service::due_webhooks(conn, now_ms, limit))
             .await
     }

@@ -167,7 +167,13 @@ pub(super) fn set_paused(
     let n = conn.execute(
         "UPDATE schedules SET paused = ?4, next_run_at_ms = ?5
          WHERE connection_id = ?1 AND integration = ?2 AND sync = ?3",
-        params![key.connection_id, key.integration, key.sync, paused as i64, next_run_at_ms],
+        params![
+            key.connection_id,
+            key.integration,
+            key.sync,
+            paused as i64,
+            next_run_at_ms
+        ],
     )?;
     Ok(n > 0)
 }
@@ -195,7 +201,13 @@ pub(super) fn request_trigger(
         "UPDATE schedules SET pending_trigger = 1, pending_reset = MAX(pending_reset, ?4),
             pending_empty_cache = MAX(pending_empty_cache, ?5)
          WHERE connection_id = ?1 AND integration = ?2 AND sync = ?3",
-        params![key.connection_id, key.integration, key.sync, reset as i64, empty_cache as i64],
+        params![
+            key.connection_id,
+            key.integration,
+            key.sync,
+            reset as i64,
+            empty_cache as i64
+        ],
     )?;
     Ok(n > 0)
 }
@@ -258,9 +270,18 @@ pub(super) fn delete_connection(
         "DELETE FROM pass_seen WHERE stream_id IN (SELECT stream_id FROM streams WHERE connection_id = ?1)",
         [connection_id],
     )?;
-    tx.execute("DELETE FROM streams WHERE connection_id = ?1", [connection_id])?;
-    tx.execute("DELETE FROM sync_state WHERE connection_id = ?1", [connection_id])?;
-    tx.execute("DELETE FROM schedules WHERE connection_id = ?1", [connection_id])?;
+    tx.execute(
+        "DELETE FROM streams WHERE connection_id = ?1",
+        [connection_id],
+    )?;
+    tx.execute(
+        "DELETE FROM sync_state WHERE connection_id = ?1",
+        [connection_id],
+    )?;
+    tx.execute(
+        "DELETE FROM schedules WHERE connection_id = ?1",
+        [connection_id],
+    )?;
     tx.execute(
         "DELETE FROM connection_credentials WHERE connection_id = ?1",
         [connection_id],
@@ -355,7 +376,11 @@ pub(super) fn webhook_attempted(
 }
 
 /// Remember that `run_id` wrote `model` (for the webhook of a run that stops or fails).
-pub(super) fn note_run_model(tx: &Transaction<'_>, run_id: i64, model: &str) -> Result<(), StoreError> {
+pub(super) fn note_run_model(
+    tx: &Transaction<'_>,
+    run_id: i64,
+    model: &str,
+) -> Result<(), StoreError> {
     tx.prepare_cached("INSERT OR IGNORE INTO run_models (run_id, model) VALUES (?1, ?2)")?
         .execute(params![run_id, model])?;
     Ok(())
@@ -370,7 +395,8 @@ pub(super) fn queue_end_webhooks(
     error: Option<&str>,
 ) -> Result<(), StoreError> {
     let models: Vec<String> = {
-        let mut stmt = tx.prepare_cached("SELECT model FROM run_models WHERE run_id = ?1 ORDER BY model")?;
+        let mut stmt =
+            tx.prepare_cached("SELECT model FROM run_models WHERE run_id = ?1 ORDER BY model")?;
         let rows = stmt.query_map([run_id], |r| r.get(0))?;
         rows.collect::<Result<_, _>>()?
     };

@@ -79,10 +79,20 @@ pub async fn run(
     }
 }
 
-async fn deliver(store: &dyn Store, config: &WebhookConfig, client: &reqwest::Client, message: OutboxMessage) {
+async fn deliver(
+    store: &dyn Store,
+    config: &WebhookConfig,
+    client: &reqwest::Client,
+    message: OutboxMessage,
+) {
     let body = message.payload.to_string();
     let timestamp = now_unix_ms() / 1000;
-    let signature = sign(&config.secret, &message.webhook_id, timestamp, body.as_bytes());
+    let signature = sign(
+        &config.secret,
+        &message.webhook_id,
+        timestamp,
+        body.as_bytes(),
+    );
     let result = client
         .post(&config.url)
         .timeout(config.timeout)
