@@ -497,3 +497,145 @@ async fn action_reaches_the_provider_with_typed_output_and_bad_input_is_400() {
         "{body}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_run_sends_its_error_and_waits_for_the_next_tick() {
+    let crm = FakeCrm::start(150).await.unwrap();
+    crm.fail_always_after(1, sync_runtime::fake_crm::Fault::BadRequest);
+    let receiver = Receiver::start("127.0.0.1:0", 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(&dir.path().join("serve.db"), Some(&receiver.url()));
+    let (status, body) = serve
+        .post("/connections", connection("eps", &crm, "1h", false))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    serve
+        .post(
+            "/syncs/start",
+            json!({"connection_id": "eps", "syncs": ["contacts"]}),
+        )
+        .await;
+    let failure = wait_for("the failure webhook", Duration::from_secs(30), || async {
+        receiver
+            .all()
+            .into_iter()
+            .find(|r| r.body["success"] == false)
+    })
+    .await;
+    assert!(failure.verified, "{failure:?}");
+    let message = failure.body["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        message.contains("limit is not allowed"),
+        "the provider's message is missing: {}",
+        failure.body
+    );
+    assert_eq!(
+        failure.body["added"], 100,
+        "the committed first page is not counted: {}",
+        failure.body
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let runs = serve.runs("eps").await;
+    assert_eq!(
+        runs.len(),
+        1,
+        "a failed run was retried before its next tick: {runs:?}"
+    );
+    assert_eq!(runs[0]["status"], "FAILED");
+    let (_, status_body) = serve.get("/syncs/status?connection_id=eps").await;
+    let contacts = status_body["syncs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "contacts")
+        .unwrap()
+        .clone();
+    assert_eq!(contacts["status"], "ERROR", "{contacts}");
+    assert!(
+        contacts["last_run"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("limit is not allowed"),
+        "{contacts}"
+    );
+
+    // The next trigger resumes the pass after the committed page; nothing is repeated.
+    crm.clear_fault();
+    serve
+        .post(
+            "/syncs/trigger",
+            json!({"connection_id": "eps", "syncs": ["contacts"]}),
+        )
+        .await;
+    let success = wait_for("the success webhook", Duration::from_secs(30), || async {
+        receiver.accepted_for("Contact").first().cloned()
+    })
+    .await;
+    assert_eq!(success.body["added"], 50, "{}", success.body);
+
+    // Deleting the connection removes its records and schedules.
+    let (status, _) = send(serve.req(reqwest::Method::DELETE, "/connections/eps")).await;
+    assert_eq!(status, 204);
+    let (status, body) = serve.get("/connections/eps").await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "not_found");
+    let (status, _) = serve.get("/records?connection_id=eps&model=Contact").await;
+    assert_eq!(
+        status, 404,
+        "records of a deleted connection are still served"
+    );
+    let (status, _) = serve.get("/syncs/status?connection_id=eps").await;
+    assert_eq!(status, 404, "schedules of a deleted connection remain");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_over_its_time_budget_stops_after_a_page_and_continues_at_once() {
+    let crm = FakeCrm::start(1_200).await.unwrap();
+    crm.set_page_delay(Duration::from_millis(250));
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start_with(
+        &dir.path().join("serve.db"),
+        None,
+        &["--max-run-duration-secs", "1"],
+    );
+    let (status, body) = serve
+        .post("/connections", connection("zeta", &crm, "1h", false))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    serve
+        .post(
+            "/syncs/start",
+            json!({"connection_id": "zeta", "syncs": ["contacts"]}),
+        )
+        .await;
+    let runs = wait_for("the pass to complete", Duration::from_secs(60), || async {
+        let runs: Vec<Value> = serve
+            .runs("zeta")
+            .await
+            .into_iter()
+            .filter(|r| r["sync"] == "contacts")
+            .collect();
+        runs.first()
+            .filter(|r| r["status"] == "SUCCESS")
+            .map(|_| runs.clone())
+    })
+    .await;
+    assert!(
+        runs.len() >= 2,
+        "the 3 s pass was not split by the 1 s budget: {runs:?}"
+    );
+    assert!(
+        runs[1..].iter().all(|r| r["status"] == "STOPPED"),
+        "earlier runs were not STOPPED: {runs:?}"
+    );
+    let added: u64 = runs
+        .iter()
+        .map(|r| r["counts"]["added"].as_u64().unwrap())
+        .sum();
+    assert_eq!(added, 1_200, "records lost or repeated across budget stops");
+    // Continued at once: an hourly schedule finished its pass within the test.
+    assert!(runs[0]["resumed"] == true, "{runs:?}");
+}

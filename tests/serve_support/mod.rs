@@ -37,6 +37,11 @@ pub struct Serve {
 impl Serve {
     /// Start with `db`, optionally posting webhooks to `webhook_url`.
     pub fn start(db: &Path, webhook_url: Option<&str>) -> Serve {
+        Self::start_with(db, webhook_url, &[])
+    }
+
+    /// Start with extra command-line arguments.
+    pub fn start_with(db: &Path, webhook_url: Option<&str>, extra: &[&str]) -> Serve {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_syncfn"));
         cmd.arg("serve")
             .arg("--db")
@@ -55,6 +60,7 @@ impl Serve {
         if let Some(url) = webhook_url {
             cmd.arg("--webhook-url").arg(url);
         }
+        cmd.args(extra);
         let mut child = cmd.spawn().expect("spawn syncfn serve");
         let logs = Arc::new(Mutex::new(String::new()));
         let mut stderr = child.stderr.take().expect("stderr");

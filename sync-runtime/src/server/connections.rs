@@ -100,10 +100,14 @@ async fn view(service: &Service, c: StoredConnection) -> ApiResult<ConnectionVie
 }
 
 /// Validate `metadata` against the metadata schema of every sync of `integration` that has one.
-pub(crate) fn validate_metadata(integration: &Integration, metadata: &Value) -> ApiResult<()> {
+/// An integration none of whose syncs declares metadata accepts only `null` (or `{}`, stored
+/// as `null`), since its syncs could not read anything else.
+pub(crate) fn validate_metadata(integration: &Integration, metadata: &Value) -> ApiResult<Value> {
+    let mut declared = false;
     for sync in integration.syncs() {
         let spec = sync.spec();
         if let Some(schema) = &spec.metadata_schema {
+            declared = true;
             let what = format!("{} metadata", spec.name);
             let validator = RecordValidator::new(&what, schema).map_err(ApiError::internal)?;
             validator
@@ -111,7 +115,15 @@ pub(crate) fn validate_metadata(integration: &Integration, metadata: &Value) -> 
                 .map_err(|m| ApiError::invalid(format!("metadata {m}")))?;
         }
     }
-    Ok(())
+    let empty = metadata.is_null() || metadata.as_object().is_some_and(Map::is_empty);
+    match (declared, empty) {
+        (true, _) => Ok(metadata.clone()),
+        (false, true) => Ok(Value::Null),
+        (false, false) => Err(ApiError::invalid(format!(
+            "metadata: no sync of integration {:?} declares metadata; send null or omit it",
+            integration.name()
+        ))),
+    }
 }
 
 fn check_id(id: &str) -> ApiResult<()> {
@@ -153,7 +165,7 @@ pub async fn create(
             body.connection_id
         )));
     }
-    validate_metadata(integration, &body.metadata)?;
+    let metadata = validate_metadata(integration, &body.metadata)?;
     let mut schedules = Vec::new();
     for name in body.frequencies.keys() {
         if integration.find_sync(name).is_none() {
@@ -211,7 +223,7 @@ pub async fn create(
         connection_id: body.connection_id.clone(),
         integration: integration.name().to_string(),
         config: serde_json::json!({"base_url": body.base_url, "params": body.params}),
-        metadata: body.metadata,
+        metadata,
     };
     if let Some(sealed) = &sealed {
         service
@@ -298,8 +310,7 @@ async fn save_metadata(
     let integration = service
         .integration(&c.integration)
         .map_err(ApiError::internal)?;
-    validate_metadata(integration, &metadata)?;
-    c.metadata = metadata;
+    c.metadata = validate_metadata(integration, &metadata)?;
     service.store.put_connection(&c).await?;
     view(service, c).await
 }
@@ -339,4 +350,78 @@ pub async fn put_metadata(
     let Json(metadata) = body.map_err(body_error)?;
     let c = load(&service, &id).await?;
     Ok(Json(save_metadata(&service, c, metadata).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use schemars::JsonSchema;
+    use serde::{Deserialize, Serialize};
+    use serde_json::json;
+    use sync_sdk::{Model, Page, PageRequest, SyncContext, SyncError, SyncFunction, SyncSpec};
+
+    use super::*;
+
+    #[derive(Debug, Serialize, Deserialize, JsonSchema)]
+    struct Ticket {
+        id: String,
+    }
+    impl Model for Ticket {
+        const NAME: &'static str = "Ticket";
+        fn id(&self) -> String {
+            self.id.clone()
+        }
+    }
+
+    #[derive(Debug, Serialize, Deserialize, JsonSchema)]
+    struct Options {
+        region: String,
+        #[serde(default)]
+        include_archived: bool,
+    }
+
+    struct Tickets;
+    impl SyncFunction for Tickets {
+        type Record = Ticket;
+        type Checkpoint = ();
+        type Metadata = Options;
+        fn spec(&self) -> SyncSpec {
+            SyncSpec::builder("tickets").build().unwrap()
+        }
+        async fn fetch_page(
+            &self,
+            _: &SyncContext<Options>,
+            _: PageRequest<'_, ()>,
+        ) -> Result<Page<Ticket>, SyncError> {
+            Ok(Page::last(Vec::new()))
+        }
+    }
+
+    #[test]
+    fn metadata_is_checked_against_the_sync_schema_naming_the_field() {
+        let with = Integration::new("desk").sync(Tickets);
+        assert!(validate_metadata(&with, &json!({"region": "eu"})).is_ok());
+        let err = validate_metadata(&with, &json!({"region": 7})).unwrap_err();
+        assert_eq!(err.status, StatusCode::BAD_REQUEST);
+        assert!(err.message.contains("/region"), "{}", err.message);
+        let err = validate_metadata(&with, &json!({})).unwrap_err();
+        assert!(err.message.contains("region"), "{}", err.message);
+    }
+
+    #[test]
+    fn metadata_for_an_integration_without_any_is_refused() {
+        let without = Integration::new("plain");
+        assert_eq!(
+            validate_metadata(&without, &json!({})).unwrap(),
+            Value::Null
+        );
+        let err = validate_metadata(&without, &json!({"x": 1})).unwrap_err();
+        assert!(err.message.contains("declares metadata"), "{}", err.message);
+    }
+
+    #[test]
+    fn merge_patch_adds_replaces_and_removes_keys() {
+        let mut m = json!({"a": 1, "b": {"c": 2, "d": 3}});
+        merge(&mut m, json!({"a": null, "b": {"c": 5}, "e": true}));
+        assert_eq!(m, json!({"b": {"c": 5, "d": 3}, "e": true}));
+    }
 }

@@ -2,6 +2,31 @@
 //!
 //! One file per resource: [`connections`], [`records`] (and runs), [`syncs`] (control and
 //! status), [`actions`], plus [`auth`] (bearer key), [`error`] (JSON errors) and [`openapi`].
+//!
+//! ```text
+//! export SYNCFN_SECRET_KEY=sk-…                            # bearer key for every endpoint but /health
+//! export SYNCFN_ENCRYPTION_KEY=$(openssl rand -base64 32)  # seals credentials at rest
+//! export SYNCFN_WEBHOOK_SECRET=whsec_$(openssl rand -base64 32)
+//! syncfn serve --db syncfn.db --listen 127.0.0.1:3003 --webhook-url https://app.example.com/hooks
+//!
+//! H="Authorization: Bearer $SYNCFN_SECRET_KEY"
+//! curl -H "$H" -X POST localhost:3003/connections -H 'content-type: application/json' -d '{
+//!   "connection_id": "acme", "integration": "crm", "base_url": "http://127.0.0.1:8080",
+//!   "credentials": {"type": "bearer", "token": "…"}, "auto_start": false,
+//!   "frequencies": {"contacts": "every 5 minutes"}}'
+//! curl -H "$H" -X POST localhost:3003/syncs/start   -d '{"connection_id": "acme", "syncs": ["contacts"]}' -H 'content-type: application/json'
+//! curl -H "$H" -X POST localhost:3003/syncs/trigger -d '{"connection_id": "acme", "syncs": ["contacts"], "reset": true}' -H 'content-type: application/json'
+//! curl -H "$H" "localhost:3003/syncs/status?connection_id=acme"
+//! curl -H "$H" "localhost:3003/records?connection_id=acme&model=Contact&cursor=<last cursor>&limit=1000"
+//! curl -H "$H" -X PATCH localhost:3003/connections/acme/metadata -d '{"region": "eu"}' -H 'content-type: application/json'
+//! curl -H "$H" -X POST localhost:3003/actions/crm/create-contact -H 'content-type: application/json' -d '{
+//!   "connection_id": "acme", "input": {"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace"}}'
+//! curl -H "$H" localhost:3003/openapi.json
+//! ```
+//!
+//! Webhooks carry `webhook-id` (stable across retries), `webhook-timestamp` and
+//! `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, so the official
+//! Standard Webhooks libraries verify them with the `whsec_` secret.
 
 pub mod actions;
 pub mod auth;
