@@ -185,7 +185,20 @@ async fn pause_stops_runs_trigger_twice_runs_once_reset_and_empty_cache() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    tokio::time::sleep(Duration::from_millis(500)).await; // a run in progress may finish
+    // A run in progress when the pause came may finish; then nothing more runs.
+    wait_for(
+        "the run in progress to finish",
+        Duration::from_secs(30),
+        || async {
+            let (_, body) = serve.get("/syncs/status?connection_id=beta").await;
+            body["syncs"]
+                .as_array()?
+                .iter()
+                .any(|s| s["name"] == "contacts" && s["status"] == "PAUSED")
+                .then_some(())
+        },
+    )
+    .await;
     let paused_at = serve.runs("beta").await.len();
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(

@@ -164,15 +164,29 @@ pub async fn run(service: Arc<Service>, driver: Driver) {
 
 /// One run of `schedule`; the caller holds its key busy.
 async fn run_once(service: &Service, driver: &Driver, schedule: Schedule) {
-    let key = schedule.key.clone();
+    let key = schedule.key;
     let store = &service.store;
     let claimed = match store.claim_trigger(&key).await {
-        Ok(c) => c.unwrap_or_default(),
+        Ok(c) => c,
         Err(e) => {
             tracing::error!(sync = %key, error = %e, "cannot claim the pending run request");
             return;
         }
     };
+    if claimed.is_none() {
+        // A tick, not a trigger: the schedule may have been paused or rescheduled since the
+        // scheduler read it.
+        let fresh = store
+            .list_schedules(Some(&key.connection_id))
+            .await
+            .ok()
+            .and_then(|all| all.into_iter().find(|s| s.key == key));
+        match fresh {
+            Some(s) if !s.paused && s.next_run_at_ms <= now_unix_ms() => {}
+            _ => return,
+        }
+    }
+    let claimed = claimed.unwrap_or_default();
     let outcome = async {
         let target = service.target(&key).await.map_err(|e| e.to_string())?;
         if claimed.empty_cache {
