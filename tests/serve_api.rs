@@ -373,6 +373,23 @@ async fn every_endpoint_requires_the_key_and_credentials_never_leak() {
     let (status, body) = serve.get("/connections/gamma").await;
     assert_eq!(status, 200);
     assert_eq!(body["has_credentials"], true, "{body}");
+    let (status, body) = send(
+        serve
+            .req(reqwest::Method::PATCH, "/connections/gamma/metadata")
+            .json(&json!({"region": "eu"})),
+    )
+    .await;
+    assert_eq!(
+        status, 400,
+        "metadata the crm syncs cannot read was accepted: {body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("metadata"),
+        "{body}"
+    );
     let (status, body) = serve.get("/openapi.json").await;
     assert_eq!(status, 200);
     for path in [

@@ -420,3 +420,118 @@ pub(super) fn queue_end_webhooks(
     tx.execute("DELETE FROM run_models WHERE run_id = ?1", [run_id])?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use sync_sdk::{DeletionStrategy, SyncKind};
+
+    use super::*;
+    use crate::store::{
+        PageEnd, PageWrite, PreparedRecord, RequestStats, RunEnd, SqliteStore, StartOptions, Store,
+    };
+
+    fn page(run_id: i64, ids: &[&str], end: PageEnd) -> PageWrite {
+        PageWrite {
+            run_id,
+            model: "Contact".into(),
+            records: ids
+                .iter()
+                .map(|id| PreparedRecord {
+                    id: id.to_string(),
+                    json: format!("{{\"id\":\"{id}\"}}").into_bytes(),
+                    hash: id.len() as u64,
+                    tombstone: false,
+                })
+                .collect(),
+            deleted_ids: Vec::new(),
+            next_cursor: matches!(end, PageEnd::More).then(|| "next".to_string()),
+            checkpoint: Some(json!({"n": ids.len()})),
+            track_seen: false,
+            requests: 1,
+            end,
+        }
+    }
+
+    const START: StartOptions = StartOptions {
+        kind: SyncKind::Incremental,
+        reset: false,
+    };
+    const LAST: PageEnd = PageEnd::Last {
+        deletion: DeletionStrategy::None,
+    };
+
+    #[tokio::test]
+    async fn the_run_end_queues_one_webhook_per_changed_model_and_one_per_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("s.db")).unwrap();
+        store.set_webhooks_enabled(true);
+        let key = SyncKey::new("acme", "crm", "contacts");
+
+        let run = store.start_run(&key, START).await.unwrap();
+        store
+            .commit_page(&key, page(run.run_id, &["1", "2"], PageEnd::More))
+            .await
+            .unwrap();
+        assert!(
+            store.due_webhooks(i64::MAX, 10).await.unwrap().is_empty(),
+            "queued before the run ended"
+        );
+        store
+            .commit_page(&key, page(run.run_id, &["3"], LAST))
+            .await
+            .unwrap();
+        let due = store.due_webhooks(i64::MAX, 10).await.unwrap();
+        assert_eq!(due.len(), 1, "{due:?}");
+        assert_eq!(due[0].payload["added"], 3);
+        assert_eq!(due[0].payload["model"], "Contact");
+        assert_eq!(due[0].payload["success"], true);
+
+        // A run with nothing new queues nothing; a failed run queues its error.
+        let run = store.start_run(&key, START).await.unwrap();
+        store
+            .commit_page(&key, page(run.run_id, &["1"], LAST))
+            .await
+            .unwrap();
+        let run = store.start_run(&key, START).await.unwrap();
+        store
+            .end_run(
+                &key,
+                run.run_id,
+                RunEnd::Failed("provider error: boom".into()),
+                RequestStats::default(),
+            )
+            .await
+            .unwrap();
+        let due = store.due_webhooks(i64::MAX, 10).await.unwrap();
+        assert_eq!(due.len(), 2, "{due:?}");
+        assert_eq!(due[1].payload["success"], false);
+        assert_eq!(due[1].payload["error"]["message"], "provider error: boom");
+
+        // Delivered rows leave; a failed attempt comes back when due, with the same id.
+        store
+            .webhook_attempted(due[0].id, true, 0, None)
+            .await
+            .unwrap();
+        store
+            .webhook_attempted(due[1].id, false, 5_000, Some("503".into()))
+            .await
+            .unwrap();
+        assert!(store.due_webhooks(4_999, 10).await.unwrap().is_empty());
+        let again = store.due_webhooks(5_000, 10).await.unwrap();
+        assert_eq!((again.len(), again[0].attempts), (1, 1));
+        assert_eq!(again[0].webhook_id, due[1].webhook_id);
+    }
+
+    #[tokio::test]
+    async fn webhooks_stay_out_of_the_outbox_when_disabled() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("s.db")).unwrap();
+        let key = SyncKey::new("acme", "crm", "contacts");
+        let run = store.start_run(&key, START).await.unwrap();
+        store
+            .commit_page(&key, page(run.run_id, &["1"], LAST))
+            .await
+            .unwrap();
+        assert!(store.due_webhooks(i64::MAX, 10).await.unwrap().is_empty());
+    }
+}

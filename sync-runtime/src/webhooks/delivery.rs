@@ -48,7 +48,8 @@ impl WebhookConfig {
             .with_jitter()
             .without_max_times()
             .build()
-            .nth(attempts.saturating_sub(1) as usize)
+            // Past ~32 doublings every delay is the maximum; don't walk the iterator further.
+            .nth(attempts.saturating_sub(1).min(32) as usize)
             .unwrap_or(self.max_backoff)
     }
 }
@@ -127,5 +128,34 @@ async fn deliver(
         .await
     {
         tracing::error!(webhook_id = %message.webhook_id, error = %e, "cannot record the webhook attempt");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_stays_within_its_bounds() {
+        let config = WebhookConfig::new(
+            "http://127.0.0.1:1/hooks".into(),
+            WebhookSecret::parse("whsec_c2VjcmV0").unwrap(),
+        );
+        let first = config.backoff(1);
+        assert!(
+            first >= Duration::from_secs(1) && first <= Duration::from_secs(2),
+            "first retry after {first:?}"
+        );
+        assert!(
+            config.backoff(4) >= Duration::from_secs(8),
+            "no exponential growth"
+        );
+        for attempts in [20, 200, u32::MAX] {
+            let d = config.backoff(attempts);
+            assert!(
+                d <= config.max_backoff * 2,
+                "attempt {attempts} waits {d:?}"
+            );
+        }
     }
 }
