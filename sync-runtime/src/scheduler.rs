@@ -122,22 +122,21 @@ pub async fn resume_unfinished(service: &Service) -> Result<usize, crate::store:
     Ok(resumed)
 }
 
-/// Run the scheduler until shutdown, then wait for the runs in flight to stop.
-pub async fn run(service: Arc<Service>, driver: Driver) {
+/// Run the scheduler until shutdown, then wait for the runs in flight to stop. At most
+/// `max_concurrent` runs go at once; due schedules beyond that wait for a free slot.
+pub async fn run(service: Arc<Service>, driver: Driver, max_concurrent: usize) {
     let handle = service.scheduler.clone();
     loop {
         if handle.stopping() {
             break;
         }
-        match service.store.list_schedules(None).await {
+        match service.store.due_schedules(now_unix_ms()).await {
             Ok(schedules) => {
-                let now = now_unix_ms();
                 for schedule in schedules {
-                    let due = schedule.pending_trigger
-                        || schedule.pending_reset
-                        || schedule.pending_empty_cache
-                        || (!schedule.paused && schedule.next_run_at_ms <= now);
-                    if due && !handle.stopping() && handle.claim(&schedule.key) {
+                    if handle.stopping() || handle.running_count() >= max_concurrent.max(1) {
+                        break;
+                    }
+                    if handle.claim(&schedule.key) {
                         let (service, driver) = (service.clone(), driver.clone());
                         tokio::spawn(async move {
                             let key = schedule.key.clone();

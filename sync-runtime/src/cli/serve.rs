@@ -34,6 +34,9 @@ pub(crate) struct ServeArgs {
     /// A run longer than this stops after a committed page and continues at once.
     #[arg(long, default_value_t = 3600)]
     max_run_duration_secs: u64,
+    /// Most runs going at once; more due schedules wait for a free slot.
+    #[arg(long, default_value_t = 8)]
+    max_concurrent_runs: usize,
 }
 
 /// The hook that loads declarative syncs from `--syncs DIR` into the registry.
@@ -110,7 +113,11 @@ pub(crate) async fn run(args: ServeArgs, registry: Registry) -> Result<ExitCode,
         .map_err(|e| CliError::Failed(format!("cannot read the listening address: {e}")))?;
 
     let driver = Driver::new(store.clone(), client.clone());
-    let scheduler_task = tokio::spawn(scheduler::run(service.clone(), driver));
+    let scheduler_task = tokio::spawn(scheduler::run(
+        service.clone(),
+        driver,
+        args.max_concurrent_runs,
+    ));
     let (stop_webhooks, webhooks_stopped) = tokio::sync::oneshot::channel::<()>();
     let webhook_task = webhook.map(|config| {
         tokio::spawn(webhooks::run_delivery(

@@ -490,6 +490,9 @@ pub trait Store: Send + Sync + 'static {
         connection_id: Option<&str>,
     ) -> Result<Vec<Schedule>, StoreError>;
 
+    /// Schedules that should run at `now_ms`: a pending request, or unpaused and due.
+    async fn due_schedules(&self, now_ms: i64) -> Result<Vec<Schedule>, StoreError>;
+
     /// Pause or resume a schedule; returns whether it exists.
     async fn set_paused(
         &self,

@@ -891,6 +891,11 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn due_schedules(&self, now_ms: i64) -> Result<Vec<Schedule>, StoreError> {
+        self.read(move |conn| service::due_schedules(conn, now_ms))
+            .await
+    }
+
     async fn set_paused(
         &self,
         key: &SyncKey,

@@ -158,6 +158,17 @@ pub(super) fn list_schedules(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+pub(super) fn due_schedules(conn: &Connection, now_ms: i64) -> Result<Vec<Schedule>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT * FROM schedules
+         WHERE pending_trigger = 1 OR pending_reset = 1 OR pending_empty_cache = 1
+            OR (paused = 0 AND next_run_at_ms <= ?1)
+         ORDER BY next_run_at_ms",
+    )?;
+    let rows = stmt.query_map([now_ms], schedule_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 pub(super) fn set_paused(
     conn: &Connection,
     key: &SyncKey,
