@@ -228,6 +228,8 @@ async fn run_once(service: &Service, driver: &Driver, schedule: Schedule) {
             next_due(service, &key, now).await
         }
     };
+    // The run's end may have queued webhooks: deliver them now rather than at the next poll.
+    service.webhooks_wake.notify_one();
     if let Err(e) = store.set_next_run(&key, next).await {
         tracing::error!(sync = %key, error = %e, "cannot save the next run time");
     }
