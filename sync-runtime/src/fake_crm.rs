@@ -19,6 +19,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::Json;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -59,6 +60,8 @@ struct Contact {
     updated: u64,
     archived: bool,
     revision: u64,
+    /// Fields set by `POST /contacts`, served instead of the generated ones.
+    fields: serde_json::Map<String, Value>,
 }
 
 #[derive(Debug, Default)]
@@ -157,7 +160,7 @@ fn render(id: u64, c: &Contact) -> Value {
     let notes: Vec<&str> = (0..18)
         .map(|i| WORDS[((mix(id + i) >> 7) as usize) % 12])
         .collect();
-    json!({
+    let mut value = json!({
         "id": id.to_string(),
         "email": format!("{}.{}{}@{}.example.com", first.to_lowercase(), last.to_lowercase(), id, domain),
         "first_name": first,
@@ -179,7 +182,13 @@ fn render(id: u64, c: &Contact) -> Value {
         "archived": c.archived,
         "created_at": timestamp(id * 13 % 1000),
         "updated_at": timestamp(c.updated),
-    })
+    });
+    if let Value::Object(map) = &mut value {
+        for (k, v) in &c.fields {
+            map.insert(k.clone(), v.clone());
+        }
+    }
+    value
 }
 
 /// A running fake CRM; dropping the handle does not stop the server (it lives as long as the
@@ -226,6 +235,7 @@ impl FakeCrm {
                     updated,
                     archived: false,
                     revision: 0,
+                    fields: serde_json::Map::new(),
                 },
             );
         }
@@ -234,7 +244,7 @@ impl FakeCrm {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let app = Router::new()
-            .route("/contacts", get(list_contacts))
+            .route("/contacts", get(list_contacts).post(create_contact))
             .route("/v2/contacts/link-body", get(list_link_body))
             .route("/v2/contacts/offset", get(list_offset))
             .route("/v2/contacts/pages", get(list_pages))
@@ -305,6 +315,7 @@ impl FakeCrm {
                             updated: s.clock,
                             archived: false,
                             revision: 0,
+                            fields: serde_json::Map::new(),
                         },
                     );
                     id
@@ -364,6 +375,17 @@ impl FakeCrm {
     /// Delay every page by `delay`.
     pub fn set_page_delay(&self, delay: Duration) {
         self.with(|s| s.page_delay = delay)
+    }
+
+    /// Contacts created through `POST /contacts`, as served (id → JSON).
+    pub fn created(&self) -> BTreeMap<String, Value> {
+        self.with(|s| {
+            s.contacts
+                .iter()
+                .filter(|(_, c)| !c.fields.is_empty())
+                .map(|(id, c)| (id.to_string(), render(*id, c)))
+                .collect()
+        })
     }
 
     /// Requests received so far.
@@ -681,4 +703,47 @@ async fn list_pages(
         tokio::time::sleep(delay).await;
     }
     axum::Json(Value::Array(render_keys(&state, &keys))).into_response()
+}
+
+/// Fields `POST /contacts` accepts; `email`, `first_name` and `last_name` are required.
+const CREATE_FIELDS: [&str; 5] = ["email", "first_name", "last_name", "company", "job_title"];
+
+/// `POST /contacts {email, first_name, last_name, company?, job_title?}` → 201 with the contact.
+async fn create_contact(
+    State((state, _)): State<(Arc<Mutex<FakeState>>, SocketAddr)>,
+    Json(body): Json<Value>,
+) -> Response {
+    let Value::Object(body) = body else {
+        return error(StatusCode::BAD_REQUEST, "the body must be a JSON object");
+    };
+    for required in ["email", "first_name", "last_name"] {
+        if body
+            .get(required)
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &format!("{required} is required and must be a non-empty string"),
+            );
+        }
+    }
+    let fields: serde_json::Map<String, Value> = body
+        .into_iter()
+        .filter(|(k, v)| CREATE_FIELDS.contains(&k.as_str()) && v.is_string())
+        .collect();
+    let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+    s.requests += 1;
+    let id = s.next_id;
+    s.next_id += 1;
+    s.clock += 1;
+    let contact = Contact {
+        updated: s.clock,
+        archived: false,
+        revision: 0,
+        fields,
+    };
+    let rendered = render(id, &contact);
+    s.contacts.insert(id, contact);
+    (StatusCode::CREATED, Json(rendered)).into_response()
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::{ErasedSync, RateLimit, RateLimitHeaders, SyncFunction};
+use crate::{Action, ErasedAction, ErasedSync, RateLimit, RateLimitHeaders, SyncFunction};
 
 /// A provider integration as a crate exports it: a name, its default base URL, the provider's
 /// quota and its syncs.
@@ -31,6 +31,7 @@ pub struct Integration {
     rate_limit: Option<RateLimit>,
     rate_limit_headers: Option<RateLimitHeaders>,
     syncs: Vec<Arc<dyn ErasedSync>>,
+    actions: Vec<Arc<dyn ErasedAction>>,
 }
 
 impl fmt::Debug for Integration {
@@ -41,6 +42,14 @@ impl fmt::Debug for Integration {
             .field(
                 "syncs",
                 &self.syncs.iter().map(|s| s.spec().name).collect::<Vec<_>>(),
+            )
+            .field(
+                "actions",
+                &self
+                    .actions
+                    .iter()
+                    .map(|a| a.spec().name)
+                    .collect::<Vec<_>>(),
             )
             .finish()
     }
@@ -55,6 +64,7 @@ impl Integration {
             rate_limit: None,
             rate_limit_headers: None,
             syncs: Vec::new(),
+            actions: Vec::new(),
         }
     }
 
@@ -96,6 +106,35 @@ impl Integration {
     pub fn erased_sync(mut self, sync: Arc<dyn ErasedSync>) -> Self {
         self.syncs.push(sync);
         self
+    }
+
+    /// Add a typed action (a write back to the provider).
+    ///
+    /// ```
+    /// # use sync_sdk::*;
+    /// # #[derive(serde::Deserialize, schemars::JsonSchema)] struct In { title: String }
+    /// # struct CreateIssue;
+    /// # impl Action for CreateIssue {
+    /// #   type Input = In; type Output = (); type Metadata = ();
+    /// #   fn spec(&self) -> ActionSpec { ActionSpec::new("create-issue") }
+    /// #   async fn run(&self, _: &SyncContext, _: In) -> Result<(), SyncError> { Ok(()) }
+    /// # }
+    /// let github = Integration::new("github").action(CreateIssue);
+    /// assert_eq!(github.actions().len(), 1);
+    /// ```
+    pub fn action<A: Action>(mut self, action: A) -> Self {
+        self.actions.push(Arc::new(action));
+        self
+    }
+
+    /// The actions.
+    pub fn actions(&self) -> &[Arc<dyn ErasedAction>] {
+        &self.actions
+    }
+
+    /// The action named `name`.
+    pub fn find_action(&self, name: &str) -> Option<&Arc<dyn ErasedAction>> {
+        self.actions.iter().find(|a| a.spec().name == name)
     }
 
     /// The name.

@@ -110,6 +110,7 @@
 
 #![warn(missing_docs)]
 
+mod action;
 mod context;
 mod erased;
 mod error;
@@ -122,6 +123,7 @@ mod pagination;
 mod spec;
 mod sync;
 
+pub use action::{Action, ActionSpec, ErasedAction};
 pub use context::{Connection, Logger, SyncContext};
 pub use erased::{ContextParts, ErasedPage, ErasedRecord, ErasedRequest, ErasedSync, SyncRunner};
 pub use error::{ErrorKind, SyncError, SyncResult};

@@ -9,8 +9,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sync_sdk::{
-    DeletionStrategy, Integration, Model, Page, PageRequest, RateLimit, SyncContext, SyncError,
-    SyncFunction, SyncSpec,
+    Action, ActionSpec, DeletionStrategy, Integration, Model, Page, PageRequest, RateLimit,
+    SyncContext, SyncError, SyncFunction, SyncSpec,
 };
 
 /// A CRM contact.
@@ -185,6 +185,60 @@ impl SyncFunction for ContactsFull {
     }
 }
 
+/// Input of `create-contact`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewContact {
+    /// Email address.
+    pub email: String,
+    /// Given name.
+    pub first_name: String,
+    /// Family name.
+    pub last_name: String,
+    /// Employer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company: Option<String>,
+}
+
+/// Output of `create-contact`: the id the CRM assigned and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CreatedContact {
+    /// The new contact's id.
+    pub id: String,
+    /// Its creation time at the CRM (RFC 3339).
+    pub updated_at: String,
+}
+
+/// Create a contact with `POST /contacts`, then trigger the `contacts` sync so the cache has it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CreateContact;
+
+impl Action for CreateContact {
+    type Input = NewContact;
+    type Output = CreatedContact;
+    type Metadata = ();
+
+    fn spec(&self) -> ActionSpec {
+        ActionSpec::new("create-contact")
+            .description("Create a CRM contact; the contacts sync runs afterwards")
+            .triggers_sync("contacts")
+    }
+
+    async fn run(&self, cx: &SyncContext, input: NewContact) -> Result<CreatedContact, SyncError> {
+        let created: Contact = cx
+            .http()
+            .post("/contacts")
+            .json(&input)
+            .send()
+            .await?
+            .json()?;
+        Ok(CreatedContact {
+            id: created.id,
+            updated_at: created.updated_at,
+        })
+    }
+}
+
 /// The `crm` integration (point a connection's `base_url` at the loopback CRM).
 pub fn integration() -> Integration {
     Integration::new("crm")
@@ -192,4 +246,5 @@ pub fn integration() -> Integration {
         .rate_limit(RateLimit::per_second(1000))
         .sync(Contacts)
         .sync(ContactsFull)
+        .action(CreateContact)
 }

@@ -3,6 +3,7 @@
 mod demo;
 pub mod dryrun;
 mod output;
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -126,6 +127,8 @@ enum Command {
     /// Run a sync without writing to the records cache: print each page, validate every
     /// record, optionally save the responses as replay fixtures.
     Dryrun(dryrun::DryRunArgs),
+    /// Serve the API: connections, schedules, records, webhooks and actions.
+    Serve(serve::ServeArgs),
     /// Print the JSON Schemas of a sync's models, checkpoint and metadata.
     Schema {
         /// `<integration>/<sync>`, or a `*.sync.toml` file.
@@ -208,6 +211,7 @@ async fn dispatch(command: Command, registry: Registry) -> Result<ExitCode, CliE
     match command {
         Command::Demo { records, db } => demo::run(&registry, records, db).await,
         Command::Dryrun(args) => dryrun::run(&registry, args).await,
+        Command::Serve(args) => serve::run(args, registry).await,
         Command::Run {
             sync,
             connection,

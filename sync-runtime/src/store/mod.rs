@@ -6,7 +6,9 @@
 //! of a pass also completes the run (full-refresh diff, checkpoint promotion) in that same
 //! transaction. A crash therefore loses at most the page in flight.
 
+mod service;
 mod sqlite;
+mod sqlite_service;
 mod time_fmt;
 
 use std::fmt;
@@ -15,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sync_sdk::{DeletionStrategy, SyncKind};
 
+pub use service::{ClaimedTrigger, OutboxMessage, Schedule, now_unix_ms};
 pub use sqlite::SqliteStore;
 pub use time_fmt::{format_timestamp, now_timestamp, parse_timestamp};
 
@@ -459,4 +462,80 @@ pub trait Store: Send + Sync + 'static {
         &self,
         connection_id: &str,
     ) -> Result<Option<StoredConnection>, StoreError>;
+
+    // ----- service mode: connections, credentials, schedules, outbox -----
+
+    /// Queue a webhook in the outbox in the same transaction that ends each run (the last
+    /// page's commit, or [`end_run`](Self::end_run)). Off by default.
+    fn set_webhooks_enabled(&self, enabled: bool);
+
+    /// Every saved connection, by id.
+    async fn list_connections(&self) -> Result<Vec<StoredConnection>, StoreError>;
+
+    /// Remove a connection with its records, sync state, schedules and credentials. Run
+    /// history stays. Returns whether it existed.
+    async fn delete_connection(&self, connection_id: &str) -> Result<bool, StoreError>;
+
+    /// Save a connection's sealed (encrypted) credentials.
+    async fn put_credentials(&self, connection_id: &str, sealed: &[u8]) -> Result<(), StoreError>;
+
+    /// A connection's sealed credentials.
+    async fn get_credentials(&self, connection_id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Create or replace a schedule.
+    async fn put_schedule(&self, schedule: &Schedule) -> Result<(), StoreError>;
+
+    /// Schedules, of one connection or all.
+    async fn list_schedules(
+        &self,
+        connection_id: Option<&str>,
+    ) -> Result<Vec<Schedule>, StoreError>;
+
+    /// Schedules that should run at `now_ms`: a pending request, or unpaused and due.
+    async fn due_schedules(&self, now_ms: i64) -> Result<Vec<Schedule>, StoreError>;
+
+    /// Pause or resume a schedule; returns whether it exists.
+    async fn set_paused(
+        &self,
+        key: &SyncKey,
+        paused: bool,
+        next_run_at_ms: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Set when a schedule next ticks.
+    async fn set_next_run(&self, key: &SyncKey, next_run_at_ms: i64) -> Result<(), StoreError>;
+
+    /// Ask for one run as soon as possible (flags OR into a pending request, so two quick
+    /// requests make one run); returns whether the schedule exists.
+    async fn request_trigger(
+        &self,
+        key: &SyncKey,
+        reset: bool,
+        empty_cache: bool,
+    ) -> Result<bool, StoreError>;
+
+    /// Take the pending run request, if any, clearing it atomically.
+    async fn claim_trigger(&self, key: &SyncKey) -> Result<Option<ClaimedTrigger>, StoreError>;
+
+    /// Drop the cached records of a model (its cursor counter keeps increasing afterwards).
+    async fn empty_cache(&self, connection_id: &str, model: &str) -> Result<u64, StoreError>;
+
+    /// The newest run of a sync.
+    async fn last_run(&self, key: &SyncKey) -> Result<Option<RunRecord>, StoreError>;
+
+    /// Undelivered webhooks due at `now_ms`, oldest first.
+    async fn due_webhooks(
+        &self,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxMessage>, StoreError>;
+
+    /// Record a delivery attempt: delivered, or retry at `next_attempt_at_ms`.
+    async fn webhook_attempted(
+        &self,
+        id: i64,
+        delivered: bool,
+        next_attempt_at_ms: i64,
+        error: Option<String>,
+    ) -> Result<(), StoreError>;
 }

@@ -2,12 +2,15 @@
 //! connection serves reads so listings never wait behind a page commit.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params, types::Value as SqlValue};
 use serde_json::Value;
 use sync_sdk::{DeletionStrategy, SyncKind};
 
+use super::service::{ClaimedTrigger, OutboxMessage, Schedule};
+use super::sqlite_service as service;
 use super::{
     ChangeCounts, LastAction, MAX_LIST_LIMIT, PageEnd, PageWrite, RecordMetadata, RecordPage,
     RecordQuery, RequestStats, RunEnd, RunRecord, RunStart, RunStatus, StartOptions, Store,
@@ -94,6 +97,8 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Arc<Mutex<Connection>>,
     reader: Arc<Mutex<Connection>>,
+    /// Queue run-end webhooks in the outbox (service mode with a webhook URL).
+    webhooks: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -153,6 +158,9 @@ impl SqliteStore {
             )
             .map_err(open_err)?;
         writer.execute_batch(SCHEMA).map_err(open_err)?;
+        writer
+            .execute_batch(service::SERVICE_SCHEMA)
+            .map_err(open_err)?;
         let version: Option<String> = writer
             .query_row(
                 "SELECT value FROM meta WHERE key = 'schema_version'",
@@ -188,6 +196,7 @@ impl SqliteStore {
             path,
             writer: Arc::new(Mutex::new(writer)),
             reader: Arc::new(Mutex::new(reader)),
+            webhooks: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -264,6 +273,7 @@ fn commit_page_tx(
     tx: &Transaction<'_>,
     key: &SyncKey,
     page: &PageWrite,
+    webhooks: bool,
 ) -> Result<ChangeCounts, StoreError> {
     let now = now_timestamp();
     let (stream, mut cursor) = stream_id(tx, &key.connection_id, &page.model)?;
@@ -431,6 +441,24 @@ fn commit_page_tx(
             now
         ],
     )?;
+    if webhooks {
+        match page.end {
+            PageEnd::More => service::note_run_model(tx, page.run_id, &page.model)?,
+            PageEnd::Last { .. } => {
+                let from = parse_json_text(pass_filter.clone())?;
+                service::queue_run_webhook(
+                    tx,
+                    key,
+                    page.run_id,
+                    Some(&page.model),
+                    None,
+                    from,
+                    page.checkpoint.clone(),
+                )?;
+                tx.execute("DELETE FROM run_models WHERE run_id = ?1", [page.run_id])?;
+            }
+        }
+    }
     Ok(counts)
 }
 
@@ -595,9 +623,10 @@ impl Store for SqliteStore {
         page: PageWrite,
     ) -> Result<ChangeCounts, StoreError> {
         let key = key.clone();
+        let webhooks = self.webhooks.load(Ordering::Relaxed);
         self.write(move |conn| {
             let tx = conn.transaction()?;
-            let counts = commit_page_tx(&tx, &key, &page)?;
+            let counts = commit_page_tx(&tx, &key, &page, webhooks)?;
             tx.commit()?;
             Ok(counts)
         })
@@ -606,17 +635,20 @@ impl Store for SqliteStore {
 
     async fn end_run(
         &self,
-        _key: &SyncKey,
+        key: &SyncKey,
         run_id: i64,
         end: RunEnd,
         stats: RequestStats,
     ) -> Result<(), StoreError> {
+        let key = key.clone();
+        let webhooks = self.webhooks.load(Ordering::Relaxed);
         self.write(move |conn| {
             let (status, error) = match end {
                 RunEnd::Failed(message) => (RunStatus::Failed, Some(message)),
                 RunEnd::Stopped => (RunStatus::Stopped, None),
             };
-            conn.execute(
+            let tx = conn.transaction()?;
+            tx.execute(
                 "UPDATE runs SET status = ?2, error = ?3, ended_at = ?4, requests = ?5, retries = ?6,
                     rate_limited = ?7, wait_ms = ?8
                  WHERE run_id = ?1",
@@ -631,6 +663,10 @@ impl Store for SqliteStore {
                     stats.wait_ms as i64
                 ],
             )?;
+            if webhooks {
+                service::queue_end_webhooks(&tx, &key, run_id, error.as_deref())?;
+            }
+            tx.commit()?;
             Ok(())
         })
         .await
@@ -844,6 +880,136 @@ impl Store for SqliteStore {
                 })
             })
             .transpose()
+        })
+        .await
+    }
+
+    fn set_webhooks_enabled(&self, enabled: bool) {
+        self.webhooks.store(enabled, Ordering::Relaxed);
+    }
+
+    async fn list_connections(&self) -> Result<Vec<StoredConnection>, StoreError> {
+        let ids = self.read(|conn| service::list_connection_ids(conn)).await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(c) = self.get_connection(&id).await? {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn delete_connection(&self, connection_id: &str) -> Result<bool, StoreError> {
+        let id = connection_id.to_string();
+        self.write(move |conn| service::delete_connection(conn, &id))
+            .await
+    }
+
+    async fn put_credentials(&self, connection_id: &str, sealed: &[u8]) -> Result<(), StoreError> {
+        let (id, sealed) = (connection_id.to_string(), sealed.to_vec());
+        self.write(move |conn| service::put_credentials(conn, &id, &sealed))
+            .await
+    }
+
+    async fn get_credentials(&self, connection_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let id = connection_id.to_string();
+        self.read(move |conn| service::get_credentials(conn, &id))
+            .await
+    }
+
+    async fn put_schedule(&self, schedule: &Schedule) -> Result<(), StoreError> {
+        let s = schedule.clone();
+        self.write(move |conn| service::put_schedule(conn, &s))
+            .await
+    }
+
+    async fn list_schedules(
+        &self,
+        connection_id: Option<&str>,
+    ) -> Result<Vec<Schedule>, StoreError> {
+        let id = connection_id.map(str::to_string);
+        self.read(move |conn| service::list_schedules(conn, id.as_deref()))
+            .await
+    }
+
+    async fn due_schedules(&self, now_ms: i64) -> Result<Vec<Schedule>, StoreError> {
+        self.read(move |conn| service::due_schedules(conn, now_ms))
+            .await
+    }
+
+    async fn set_paused(
+        &self,
+        key: &SyncKey,
+        paused: bool,
+        next_run_at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let key = key.clone();
+        self.write(move |conn| service::set_paused(conn, &key, paused, next_run_at_ms))
+            .await
+    }
+
+    async fn set_next_run(&self, key: &SyncKey, next_run_at_ms: i64) -> Result<(), StoreError> {
+        let key = key.clone();
+        self.write(move |conn| service::set_next_run(conn, &key, next_run_at_ms))
+            .await
+    }
+
+    async fn request_trigger(
+        &self,
+        key: &SyncKey,
+        reset: bool,
+        empty_cache: bool,
+    ) -> Result<bool, StoreError> {
+        let key = key.clone();
+        self.write(move |conn| service::request_trigger(conn, &key, reset, empty_cache))
+            .await
+    }
+
+    async fn claim_trigger(&self, key: &SyncKey) -> Result<Option<ClaimedTrigger>, StoreError> {
+        let key = key.clone();
+        self.write(move |conn| service::claim_trigger(conn, &key))
+            .await
+    }
+
+    async fn empty_cache(&self, connection_id: &str, model: &str) -> Result<u64, StoreError> {
+        let (c, m) = (connection_id.to_string(), model.to_string());
+        self.write(move |conn| service::empty_cache(conn, &c, &m))
+            .await
+    }
+
+    async fn last_run(&self, key: &SyncKey) -> Result<Option<RunRecord>, StoreError> {
+        let key = key.clone();
+        self.read(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT * FROM runs WHERE connection_id = ?1 AND integration = ?2 AND sync = ?3
+                     ORDER BY run_id DESC LIMIT 1",
+                    params![key.connection_id, key.integration, key.sync],
+                    run_from_row,
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn due_webhooks(
+        &self,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
+        self.read(move |conn| service::due_webhooks(conn, now_ms, limit))
+            .await
+    }
+
+    async fn webhook_attempted(
+        &self,
+        id: i64,
+        delivered: bool,
+        next_attempt_at_ms: i64,
+        error: Option<String>,
+    ) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            service::webhook_attempted(conn, id, delivered, next_attempt_at_ms, error.as_deref())
         })
         .await
     }
