@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use fake::{FakeHubspot, TOKEN};
 use serde_json::json;
 use sync_runtime::connection::Credentials;
+use sync_runtime::testing::conformance::{Check, Outcome};
 use sync_runtime::testing::recording::fixtures_up_to_date;
 use sync_runtime::testing::{Conformance, Fixtures, Source, serve_router};
 
@@ -46,13 +47,17 @@ async fn contacts_conform_over_recorded_fixtures() {
         report.pages >= 3,
         "the fixtures must hold a multi-page pass:\n{report}"
     );
+    assert!(
+        matches!(report.outcome(Check::Incremental), Some(Outcome::Passed(w)) if w.contains("yields 0 records")),
+        "the fixtures must hold the runs from the final and a future checkpoint:\n{report}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contacts_catch_up_with_updates_archives_and_new_contacts() {
     let (fake, base) = start_fake().await;
     let changes = fake.clone();
-    Conformance::new(
+    let report = Conformance::new(
         syncfn_hubspot::integration(),
         "contacts",
         Source::Upstream(base),
@@ -67,6 +72,10 @@ async fn contacts_catch_up_with_updates_archives_and_new_contacts() {
     .run()
     .await
     .unwrap_or_else(|failure| panic!("{failure}"));
+    assert!(
+        matches!(report.outcome(Check::Incremental), Some(Outcome::Passed(w)) if w.contains("matches a full resync")),
+        "the incremental run after the provider changes must be compared with a resync:\n{report}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

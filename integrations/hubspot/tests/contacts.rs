@@ -228,8 +228,5 @@ async fn provider_error_message_surfaces_with_its_kind() {
         !message.contains("wrong-token"),
         "the token leaked into the error: {message}"
     );
-    assert!(
-        run.live.is_empty(),
-        "a failed first page committed records"
-    );
+    assert!(run.live.is_empty(), "a failed first page committed records");
 }

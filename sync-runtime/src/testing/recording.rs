@@ -49,9 +49,8 @@ pub async fn record_conformance_runs(
     let tmp = tempfile::tempdir()
         .map_err(|e| TestingError::Setup(format!("cannot create a temporary dir: {e}")))?;
     let config = tmp.path().join("connection.json");
-    std::fs::write(&config, connection.to_string()).map_err(|e| {
-        TestingError::Setup(format!("cannot write {}: {e}", config.display()))
-    })?;
+    std::fs::write(&config, connection.to_string())
+        .map_err(|e| TestingError::Setup(format!("cannot write {}: {e}", config.display())))?;
     let name = format!("{}/{sync}", integration.name());
     let registry = Registry::new().register(integration);
     let mut args = DryRunArgs {
