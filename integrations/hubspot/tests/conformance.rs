@@ -24,9 +24,12 @@ fn recording_credentials() -> Credentials {
     serde_json::from_value(json!({"type": "bearer", "token": TOKEN})).expect("bearer credentials")
 }
 
-/// 7 contacts over 3 list pages of 3, then the archived listing.
+/// 8 contacts, one archived: 7 over 3 list pages of 3, then the archived listing reports the
+/// eighth (never cached, so it deletes nothing, but the deleted-ids path runs at every crash
+/// point). Deletes of cached contacts are the live-fake test's changes.
 async fn start_fake() -> (FakeHubspot, String) {
-    let fake = FakeHubspot::new(7, 3);
+    let fake = FakeHubspot::new(8, 3);
+    fake.archive(105);
     let base = serve_router(fake.router()).await.expect("bind the fake");
     (fake, base)
 }

@@ -28,9 +28,12 @@ fn recording_credentials() -> Credentials {
     serde_json::from_value(basic_auth()).expect("basic credentials")
 }
 
-/// 7 tickets over 3 export pages of 3.
+/// 7 tickets over 3 export pages of 3, ticket 6 with `status: deleted` (a tombstone of a
+/// ticket never cached: the tombstone path runs at every crash point). Deletes of cached
+/// tickets are the live-fake test's changes.
 async fn start_fake() -> (FakeZendesk, String) {
     let fake = FakeZendesk::new(7, 3);
+    fake.set_status(6, "deleted");
     let base = serve_router(fake.router()).await.expect("bind the fake");
     (fake, base)
 }
