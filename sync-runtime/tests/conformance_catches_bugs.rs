@@ -214,6 +214,28 @@ async fn a_checkpoint_that_skips_records_fails_check_4() {
     assert!(failure.to_string().contains("check 4"), "{failure}");
 }
 
+/// A provider that drops a record from its listing (no tombstone) leaves it live after an
+/// incremental run that cannot see the drop; a full resync does not have it: a missed delete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_the_provider_dropped_but_still_live_fails_check_4() {
+    let fake = provider(FakeProvider::builder()).await;
+    let changed = fake.clone();
+    let failure = Conformance::new(
+        integration(Bug::None),
+        "items",
+        Source::Upstream(fake.base_url()),
+    )
+    .changes(move || changed.remove(&[5]))
+    .run()
+    .await
+    .expect_err("a dropped record left live is a missed delete");
+    let text = failed(&failure, Check::Incremental).join("\n");
+    assert!(
+        text.contains("id \"5\" is live but a full resync does not have it (a missed delete)"),
+        "the message should name the record a full resync does not have: {text}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_looping_on_the_same_cursor_fails_check_2() {
     let fake = provider(FakeProvider::builder()).await;

@@ -626,12 +626,13 @@ async fn resumes_after_a_kill_with_a_page_in_flight() {
         let (driver, target) = (killed.driver.clone(), killed.target.clone());
         tokio::spawn(async move { driver.run(&target, Default::default()).await })
     };
-    // Pages 1-3 hold 220 distinct issues; page 4 never arrives.
+    // Pages 1-3 hold 220 distinct issues; page 4 never arrives. The fetch of page 4 may start
+    // a moment after page 3 commits: wait for both.
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    while killed.stored().await.len() < 220 {
+    while killed.stored().await.len() < 220 || fake.requests().len() < 4 {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "pages 1-3 were not committed in time"
+            "pages 1-3 were not committed, or page 4 not requested, in time"
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }

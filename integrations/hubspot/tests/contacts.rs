@@ -1,59 +1,59 @@
-//! The `contacts` sync against a loopback HubSpot, through the real driver and SQLite store.
+//! The `contacts` sync against a loopback HubSpot, through the real driver and SQLite store
+//! (`sync_runtime::testing::Harness`), with a forwarding proxy logging what the sync asked for.
 
 mod fake;
-mod support;
-
-use std::path::Path;
 
 use fake::{FakeHubspot, TOKEN, timestamp};
 use serde_json::json;
-use support::{Exchanges, Harness, actions, check_fixtures, credentials, serve};
+use sync_runtime::testing::fixture::RecordedRequest;
+use sync_runtime::testing::harness::change_actions;
+use sync_runtime::testing::{Harness, ReplayProvider, serve_router};
 use sync_sdk::ErrorKind;
 
-const MODEL: &str = "HubspotContact";
-
-async fn start(fake: &FakeHubspot) -> (String, Exchanges) {
-    let exchanges = Exchanges::default();
-    let base = serve(fake.router(), exchanges.clone()).await;
-    (base, exchanges)
+/// Serve the fake on 127.0.0.1 behind a proxy that logs every request; returns the proxy.
+async fn start(fake: &FakeHubspot) -> ReplayProvider {
+    let base = serve_router(fake.router()).await.expect("bind the fake");
+    ReplayProvider::forward(&base)
+        .await
+        .expect("start the logging proxy")
 }
 
-fn harness(base: &str, token: &str) -> Harness {
+fn harness(provider: &ReplayProvider, token: &str) -> Harness {
     Harness::new(
         &syncfn_hubspot::integration(),
         "contacts",
-        base,
-        credentials(json!({"type": "bearer", "token": token})),
+        &provider.base_url(),
+    )
+    .expect("the contacts sync exists")
+    .with_credentials(
+        serde_json::from_value(json!({"type": "bearer", "token": token})).expect("credentials"),
     )
 }
 
-fn paths(exchanges: &[serde_json::Value]) -> Vec<String> {
-    exchanges
+fn paths(requests: &[RecordedRequest]) -> Vec<String> {
+    requests
         .iter()
-        .map(|e| {
-            let archived = e["request"]["query"]
-                .as_array()
-                .is_some_and(|q| q.contains(&json!(["archived", "true"])));
+        .map(|r| {
+            let archived = r.query.contains(&("archived".into(), "true".into()));
             format!(
                 "{} {}{}",
-                e["request"]["method"].as_str().unwrap(),
-                e["request"]["path"].as_str().unwrap(),
+                r.method,
+                r.path,
                 if archived { "?archived" } else { "" }
             )
         })
         .collect()
 }
 
-/// Full list, provider changes, incremental search, and a no-op run; the exchanges are the
-/// replay fixtures in `tests/fixtures/contacts/`.
+/// Full list, provider changes, incremental search, and a no-op run.
 #[tokio::test]
 async fn full_then_incremental_runs_report_exactly_the_provider_changes() {
     let fake = FakeHubspot::new(7, 3);
-    let (base, exchanges) = start(&fake).await;
-    let h = harness(&base, TOKEN);
+    let proxy = start(&fake).await;
+    let h = harness(&proxy, TOKEN);
 
     // 1. First run: every contact over three list pages, then the (empty) archived listing.
-    let first = h.run_ok().await;
+    let first = h.run_ok().await.expect("the run completes").report;
     assert_eq!(first.pages, 4, "3 list pages + 1 archived page");
     assert_eq!(
         (
@@ -63,7 +63,7 @@ async fn full_then_incremental_runs_report_exactly_the_provider_changes() {
         ),
         (7, 0, 0)
     );
-    let records = h.records(MODEL).await;
+    let records = h.records().await.expect("read the cache");
     assert_eq!(
         records.len(),
         7,
@@ -81,12 +81,12 @@ async fn full_then_incremental_runs_report_exactly_the_provider_changes() {
         "contact 103 as cached differs from the provider's"
     );
     assert_eq!(
-        h.checkpoint().await,
+        h.checkpoint().await.expect("read the checkpoint"),
         Some(json!({"last_modified_at": timestamp(fake.contact(107).modified)})),
         "the checkpoint is the newest lastmodifieddate"
     );
     assert_eq!(
-        paths(&exchanges.all()),
+        paths(&proxy.received()),
         [
             "GET /crm/v3/objects/contacts",
             "GET /crm/v3/objects/contacts",
@@ -94,15 +94,15 @@ async fn full_then_incremental_runs_report_exactly_the_provider_changes() {
             "GET /crm/v3/objects/contacts?archived"
         ]
     );
-    let after_first = h.last_cursor(MODEL).await;
+    let after_first = h.last_cursor().await.expect("read the cache");
 
     // 2. The provider changes: two updates, one archive, two new contacts.
     fake.update(102);
     fake.update(106);
     fake.archive(104);
     let added = fake.create(2);
-    let served = exchanges.len();
-    let second = h.run_ok().await;
+    let served = proxy.received().len();
+    let second = h.run_ok().await.expect("the run completes").report;
     assert_eq!(
         (
             second.counts.added,
@@ -112,7 +112,10 @@ async fn full_then_incremental_runs_report_exactly_the_provider_changes() {
         (2, 2, 1),
         "incremental run counts"
     );
-    let changes = h.changes_after(MODEL, after_first).await;
+    let changes = h
+        .changes_after(after_first.as_deref())
+        .await
+        .expect("list the changes");
     let expected: Vec<(String, String)> = vec![
         ("ADDED".into(), added[0].to_string()),
         ("ADDED".into(), added[1].to_string()),
@@ -123,11 +126,11 @@ async fn full_then_incremental_runs_report_exactly_the_provider_changes() {
     let mut expected = expected;
     expected.sort();
     assert_eq!(
-        actions(&changes),
+        change_actions(&changes),
         expected,
         "changes listed after the first run's cursor"
     );
-    let second_paths = paths(&exchanges.all()[served..]);
+    let second_paths = paths(&proxy.received()[served..]);
     assert!(
         second_paths
             .iter()
@@ -137,30 +140,25 @@ async fn full_then_incremental_runs_report_exactly_the_provider_changes() {
     assert!(second_paths.contains(&"POST /crm/v3/objects/contacts/search".to_string()));
 
     // 3. Nothing changed: the run completes and reports nothing.
-    let third = h.run_ok().await;
+    let third = h.run_ok().await.expect("the run completes").report;
     assert_eq!(
         third.counts.changes(),
         0,
         "a run with no provider change reported {:?}",
         third.counts
     );
-
-    check_fixtures(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/contacts"),
-        &exchanges.all(),
-        &base,
-    );
 }
 
 #[tokio::test]
 async fn search_restarts_from_the_last_timestamp_instead_of_paging_past_10000_results() {
     let fake = FakeHubspot::new(1, 100);
-    let (base, _exchanges) = start(&fake).await;
-    let h = harness(&base, TOKEN);
-    h.run_ok().await;
+    let proxy = start(&fake).await;
+    let h = harness(&proxy, TOKEN);
+    h.run_ok().await.expect("the first run completes");
 
     fake.create(10_150);
-    let report = h.run_ok().await;
+    let run = h.run_ok().await.expect("the run completes");
+    let report = &run.report;
     assert_eq!(
         fake.rejected_searches(),
         0,
@@ -171,8 +169,8 @@ async fn search_restarts_from_the_last_timestamp_instead_of_paging_past_10000_re
         "every new contact arrives: {:?}",
         report.counts
     );
-    assert_eq!(h.live_ids(MODEL).await.len(), 10_151);
-    let again = h.run_ok().await;
+    assert_eq!(run.live.len(), 10_151, "live contacts after the catch-up");
+    let again = h.run_ok().await.expect("the run completes").report;
     assert_eq!(
         again.counts.changes(),
         0,
@@ -184,12 +182,13 @@ async fn search_restarts_from_the_last_timestamp_instead_of_paging_past_10000_re
 #[tokio::test]
 async fn more_than_10000_contacts_at_one_timestamp_fail_with_a_clear_error_instead_of_looping() {
     let fake = FakeHubspot::new(1, 100);
-    let (base, _exchanges) = start(&fake).await;
-    let h = harness(&base, TOKEN);
-    h.run_ok().await;
+    let proxy = start(&fake).await;
+    let h = harness(&proxy, TOKEN);
+    h.run_ok().await.expect("the first run completes");
 
     fake.create_at_one_instant(10_001);
-    let report = h.run().await;
+    let run = h.run().await.expect("the store works");
+    let report = run.report;
     assert_eq!(
         report.error_kind,
         Some(ErrorKind::Data),
@@ -208,9 +207,10 @@ async fn more_than_10000_contacts_at_one_timestamp_fail_with_a_clear_error_inste
 #[tokio::test]
 async fn provider_error_message_surfaces_with_its_kind() {
     let fake = FakeHubspot::new(2, 10);
-    let (base, _exchanges) = start(&fake).await;
-    let h = harness(&base, "pat-na1-wrong-token");
-    let report = h.run().await;
+    let proxy = start(&fake).await;
+    let h = harness(&proxy, "pat-na1-wrong-token");
+    let run = h.run().await.expect("the store works");
+    let report = run.report;
     assert_eq!(
         report.error_kind,
         Some(ErrorKind::Auth),
@@ -228,31 +228,5 @@ async fn provider_error_message_surfaces_with_its_kind() {
         !message.contains("wrong-token"),
         "the token leaked into the error: {message}"
     );
-    assert!(
-        h.live_ids(MODEL).await.is_empty(),
-        "a failed first page committed records"
-    );
-}
-
-/// The fixture set replays, under the fixture contract, to the same three runs.
-#[tokio::test]
-async fn recorded_fixtures_replay_to_the_same_three_runs() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/contacts");
-    let (base, replay) = support::replay(&dir).await;
-    let h = harness(&base, TOKEN);
-    let mut counts = Vec::new();
-    for _ in 0..3 {
-        let r = h.run_ok().await;
-        counts.push((r.counts.added, r.counts.updated, r.counts.deleted));
-    }
-    assert_eq!(
-        counts,
-        [(7, 0, 0), (2, 2, 1), (0, 0, 0)],
-        "(added, updated, deleted) per run"
-    );
-    assert!(
-        replay.misses().is_empty(),
-        "unrecorded requests: {:?}",
-        replay.misses()
-    );
+    assert!(run.live.is_empty(), "a failed first page committed records");
 }

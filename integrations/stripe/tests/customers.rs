@@ -1,56 +1,52 @@
-//! The `customers` sync against a loopback Stripe, through the real driver and SQLite store.
+//! The `customers` sync against a loopback Stripe, through the real driver and SQLite store
+//! (`sync_runtime::testing::Harness`), with a forwarding proxy logging what the sync asked for.
 
 mod fake;
-mod support;
-
-use std::path::Path;
 
 use fake::{FakeStripe, KEY};
 use serde_json::json;
-use support::{Exchanges, Harness, actions, check_fixtures, credentials, serve};
+use sync_runtime::testing::fixture::RecordedRequest;
+use sync_runtime::testing::harness::change_actions;
+use sync_runtime::testing::{Harness, ReplayProvider, serve_router};
 use sync_sdk::ErrorKind;
 
-const MODEL: &str = "StripeCustomer";
-
-async fn start(fake: &FakeStripe) -> (String, Exchanges) {
-    let exchanges = Exchanges::default();
-    let base = serve(fake.router(), exchanges.clone()).await;
-    (base, exchanges)
+/// Serve the fake on 127.0.0.1 behind a proxy that logs every request; returns the proxy.
+async fn start(fake: &FakeStripe) -> ReplayProvider {
+    let base = serve_router(fake.router()).await.expect("bind the fake");
+    ReplayProvider::forward(&base)
+        .await
+        .expect("start the logging proxy")
 }
 
-fn harness(base: &str, key: &str) -> Harness {
+fn harness(provider: &ReplayProvider, key: &str) -> Harness {
     Harness::new(
         &syncfn_stripe::integration(),
         "customers",
-        base,
-        credentials(json!({"type": "bearer", "token": key})),
+        &provider.base_url(),
+    )
+    .expect("the customers sync exists")
+    .with_credentials(
+        serde_json::from_value(json!({"type": "bearer", "token": key})).expect("credentials"),
     )
 }
 
-fn requests(exchanges: &[serde_json::Value]) -> Vec<String> {
-    exchanges
+fn requests(requests: &[RecordedRequest]) -> Vec<String> {
+    requests
         .iter()
-        .map(|e| {
-            format!(
-                "{} {}",
-                e["request"]["method"].as_str().unwrap(),
-                e["request"]["path"].as_str().unwrap()
-            )
-        })
+        .map(|r| format!("{} {}", r.method, r.path))
         .collect()
 }
 
 /// Full list, provider changes (updates, a delete, new customers, an unrelated customer.*
-/// event), an incremental run and a no-op run; the exchanges are the replay fixtures in
-/// `tests/fixtures/customers/`.
+/// event), an incremental run and a no-op run.
 #[tokio::test]
 async fn full_then_incremental_runs_report_exactly_the_provider_changes() {
     let fake = FakeStripe::new(7, 3);
-    let (base, exchanges) = start(&fake).await;
-    let h = harness(&base, KEY);
+    let proxy = start(&fake).await;
+    let h = harness(&proxy, KEY);
 
     // 1. First run: seven customers over three pages (newest first), no events.
-    let first = h.run_ok().await;
+    let first = h.run_ok().await.expect("the run completes").report;
     assert_eq!(first.pages, 3, "7 customers at 3 per page");
     assert_eq!(
         (
@@ -60,7 +56,7 @@ async fn full_then_incremental_runs_report_exactly_the_provider_changes() {
         ),
         (7, 0, 0)
     );
-    let records = h.records(MODEL).await;
+    let records = h.records().await.expect("read the cache");
     let mut expected = fake.customer("cus_TEST000004");
     expected.as_object_mut().unwrap().remove("object");
     expected["deleted"] = json!(false);
@@ -70,18 +66,18 @@ async fn full_then_incremental_runs_report_exactly_the_provider_changes() {
     );
     let newest = fake.customer("cus_TEST000007")["created"].as_i64().unwrap();
     assert_eq!(
-        h.checkpoint().await,
+        h.checkpoint().await.expect("read the checkpoint"),
         Some(json!({"created": newest, "events_created": newest})),
         "the checkpoint starts both windows at the newest customer"
     );
     assert!(
-        requests(&exchanges.all())
+        requests(&proxy.received())
             .iter()
             .all(|r| r == "GET /v1/customers"),
         "a first run only lists customers: {:?}",
-        requests(&exchanges.all())
+        requests(&proxy.received())
     );
-    let after_first = h.last_cursor(MODEL).await;
+    let after_first = h.last_cursor().await.expect("read the cache");
 
     // 2. Provider changes.
     fake.update("cus_TEST000002", "Renamed Two");
@@ -90,8 +86,8 @@ async fn full_then_incremental_runs_report_exactly_the_provider_changes() {
     fake.subscribe("cus_TEST000003");
     fake.delete("cus_TEST000005");
     let added = fake.create(2);
-    let served = exchanges.len();
-    let second = h.run_ok().await;
+    let served = proxy.received().len();
+    let second = h.run_ok().await.expect("the run completes").report;
     assert_eq!(
         (
             second.counts.added,
@@ -109,18 +105,21 @@ async fn full_then_incremental_runs_report_exactly_the_provider_changes() {
         ("UPDATED".to_string(), "cus_TEST000006".to_string()),
     ];
     expected.sort();
-    let changes = h.changes_after(MODEL, after_first.clone()).await;
+    let changes = h
+        .changes_after(after_first.as_deref())
+        .await
+        .expect("list the changes");
     assert_eq!(
-        actions(&changes),
+        change_actions(&changes),
         expected,
         "changes listed after the first run's cursor"
     );
     assert_eq!(
-        h.records(MODEL).await["cus_TEST000002"].data["name"],
+        h.records().await.expect("read the cache")["cus_TEST000002"].data["name"],
         "Renamed Two Again",
         "the newest update wins whatever order the events came in"
     );
-    let second_requests = requests(&exchanges.all()[served..]);
+    let second_requests = requests(&proxy.received()[served..]);
     assert!(
         second_requests.contains(&"GET /v1/events".to_string()),
         "an incremental run reads events: {second_requests:?}"
@@ -132,28 +131,23 @@ async fn full_then_incremental_runs_report_exactly_the_provider_changes() {
     );
 
     // 3. Nothing changed: the run completes and reports nothing.
-    let third = h.run_ok().await;
+    let third = h.run_ok().await.expect("the run completes").report;
     assert_eq!(
         third.counts.changes(),
         0,
         "a run with no provider change reported {:?}",
         third.counts
     );
-
-    check_fixtures(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/customers"),
-        &exchanges.all(),
-        &base,
-    );
 }
 
 #[tokio::test]
 async fn provider_error_message_surfaces_with_its_kind() {
     let fake = FakeStripe::new(2, 10);
-    let (base, _exchanges) = start(&fake).await;
+    let proxy = start(&fake).await;
     let wrong = "sk_test_51WRONGwrongWRONGwrong9999";
-    let h = harness(&base, wrong);
-    let report = h.run().await;
+    let h = harness(&proxy, wrong);
+    let run = h.run().await.expect("the store works");
+    let report = run.report;
     assert_eq!(
         report.error_kind,
         Some(ErrorKind::Auth),
@@ -171,31 +165,5 @@ async fn provider_error_message_surfaces_with_its_kind() {
         !message.contains(wrong),
         "the key leaked into the error: {message}"
     );
-    assert!(
-        h.live_ids(MODEL).await.is_empty(),
-        "a failed first page committed records"
-    );
-}
-
-/// The fixture set replays, under the fixture contract, to the same three runs.
-#[tokio::test]
-async fn recorded_fixtures_replay_to_the_same_three_runs() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/customers");
-    let (base, replay) = support::replay(&dir).await;
-    let h = harness(&base, KEY);
-    let mut counts = Vec::new();
-    for _ in 0..3 {
-        let r = h.run_ok().await;
-        counts.push((r.counts.added, r.counts.updated, r.counts.deleted));
-    }
-    assert_eq!(
-        counts,
-        [(7, 0, 0), (2, 2, 1), (0, 0, 0)],
-        "(added, updated, deleted) per run"
-    );
-    assert!(
-        replay.misses().is_empty(),
-        "unrecorded requests: {:?}",
-        replay.misses()
-    );
+    assert!(run.live.is_empty(), "a failed first page committed records");
 }

@@ -1,54 +1,60 @@
-//! The `tickets` sync against a loopback Zendesk, through the real driver and SQLite store.
+//! The `tickets` sync against a loopback Zendesk, through the real driver and SQLite store
+//! (`sync_runtime::testing::Harness`), with a forwarding proxy logging what the sync asked for.
 
 mod fake;
-mod support;
-
-use std::path::Path;
 
 use fake::{API_TOKEN, FakeZendesk, USER};
 use serde_json::json;
-use support::{Exchanges, Harness, actions, check_fixtures, credentials, serve};
+use sync_runtime::testing::fixture::RecordedRequest;
+use sync_runtime::testing::harness::change_actions;
+use sync_runtime::testing::{Harness, ReplayProvider, serve_router};
 use sync_sdk::ErrorKind;
 
-const MODEL: &str = "ZendeskTicket";
-
-async fn start(fake: &FakeZendesk) -> (String, Exchanges) {
-    let exchanges = Exchanges::default();
-    let base = serve(fake.router(), exchanges.clone()).await;
-    (base, exchanges)
+/// Serve the fake on 127.0.0.1 behind a proxy that logs every request; returns the proxy.
+async fn start(fake: &FakeZendesk) -> ReplayProvider {
+    let base = serve_router(fake.router()).await.expect("bind the fake");
+    ReplayProvider::forward(&base)
+        .await
+        .expect("start the logging proxy")
 }
 
-fn harness(base: &str, password: &str) -> Harness {
+fn harness(provider: &ReplayProvider, password: &str) -> Harness {
     Harness::new(
         &syncfn_zendesk::integration(),
         "tickets",
-        base,
-        credentials(json!({"type": "basic", "username": USER, "password": password})),
+        &provider.base_url(),
+    )
+    .expect("the tickets sync exists")
+    .with_credentials(
+        serde_json::from_value(json!({"type": "basic", "username": USER, "password": password}))
+            .expect("credentials"),
     )
 }
 
-fn query_names(exchanges: &[serde_json::Value]) -> Vec<String> {
-    exchanges
+fn query_names(requests: &[RecordedRequest]) -> Vec<String> {
+    requests
         .iter()
-        .map(|e| {
-            e["request"]["query"][0][0]
-                .as_str()
-                .unwrap_or("")
-                .to_string()
-        })
+        .map(|r| r.query.first().map(|(k, _)| k.clone()).unwrap_or_default())
+        .collect()
+}
+
+fn pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
 
 /// Full export, provider changes (updates, a deleted ticket, new tickets), an incremental run
-/// and a no-op run; the exchanges are the replay fixtures in `tests/fixtures/tickets/`.
+/// and a no-op run.
 #[tokio::test]
 async fn full_then_incremental_runs_report_exactly_the_provider_changes() {
     let fake = FakeZendesk::new(7, 3);
-    let (base, exchanges) = start(&fake).await;
-    let h = harness(&base, API_TOKEN);
+    let proxy = start(&fake).await;
+    let h = harness(&proxy, API_TOKEN);
 
     // 1. First run: start_time=0, then after_cursor until end_of_stream.
-    let first = h.run_ok().await;
+    let first = h.run_ok().await.expect("the run completes").report;
     assert_eq!(first.pages, 3, "7 tickets at 3 per page");
     assert_eq!(
         (
@@ -59,28 +65,28 @@ async fn full_then_incremental_runs_report_exactly_the_provider_changes() {
         (7, 0, 0)
     );
     assert_eq!(
-        query_names(&exchanges.all()),
+        query_names(&proxy.received()),
         ["start_time", "cursor", "cursor"]
     );
-    assert_eq!(
-        exchanges.all()[0]["request"]["query"],
-        json!([["start_time", "0"]])
-    );
-    let records = h.records(MODEL).await;
+    assert_eq!(proxy.received()[0].query, pairs(&[("start_time", "0")]));
+    let records = h.records().await.expect("read the cache");
     assert_eq!(records.len(), 7);
     assert_eq!(records["4"].data["subject"], "Printer 4 is on fire");
     assert_eq!(records["4"].data["type"], "incident");
     let newest = records["7"].data["generated_timestamp"].as_i64().unwrap();
-    assert_eq!(h.checkpoint().await, Some(json!({"start_time": newest})));
-    let after_first = h.last_cursor(MODEL).await;
+    assert_eq!(
+        h.checkpoint().await.expect("read the checkpoint"),
+        Some(json!({"start_time": newest}))
+    );
+    let after_first = h.last_cursor().await.expect("read the cache");
 
     // 2. Provider changes.
     fake.set_status(2, "open");
     fake.set_status(5, "solved");
     fake.set_status(3, "deleted");
     let added = fake.create(2);
-    let served = exchanges.len();
-    let second = h.run_ok().await;
+    let served = proxy.received().len();
+    let second = h.run_ok().await.expect("the run completes").report;
     assert_eq!(
         (
             second.counts.added,
@@ -91,8 +97,8 @@ async fn full_then_incremental_runs_report_exactly_the_provider_changes() {
         "incremental run counts"
     );
     assert_eq!(
-        exchanges.all()[served]["request"]["query"],
-        json!([["start_time", newest.to_string()]]),
+        proxy.received()[served].query,
+        pairs(&[("start_time", &newest.to_string())]),
         "the incremental pass starts at the checkpoint"
     );
     let mut expected = vec![
@@ -103,40 +109,38 @@ async fn full_then_incremental_runs_report_exactly_the_provider_changes() {
         ("UPDATED".to_string(), "5".to_string()),
     ];
     expected.sort();
-    let changes = h.changes_after(MODEL, after_first).await;
+    let changes = h
+        .changes_after(after_first.as_deref())
+        .await
+        .expect("list the changes");
     assert_eq!(
-        actions(&changes),
+        change_actions(&changes),
         expected,
         "changes listed after the first run's cursor"
     );
 
     // 3. Nothing changed: the run completes and reports nothing.
-    let third = h.run_ok().await;
+    let third = h.run_ok().await.expect("the run completes").report;
     assert_eq!(
         third.counts.changes(),
         0,
         "a run with no provider change reported {:?}",
         third.counts
     );
-
-    check_fixtures(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tickets"),
-        &exchanges.all(),
-        &base,
-    );
 }
 
 #[tokio::test]
 async fn provider_error_description_surfaces_with_its_kind() {
     let fake = FakeZendesk::new(4, 2);
-    let (base, _exchanges) = start(&fake).await;
-    let h = harness(&base, API_TOKEN);
-    h.run_ok().await;
+    let proxy = start(&fake).await;
+    let h = harness(&proxy, API_TOKEN);
+    h.run_ok().await.expect("the first run completes");
     fake.fail_next(
         422,
         json!({"error": "InvalidValue", "description": "Too recent start_time. Use a start_time older than 1 minute"}),
     );
-    let report = h.run().await;
+    let run = h.run().await.expect("the store works");
+    let report = run.report;
     assert_eq!(
         report.error_kind,
         Some(ErrorKind::Config),
@@ -155,9 +159,10 @@ async fn provider_error_description_surfaces_with_its_kind() {
 #[tokio::test]
 async fn rejected_credentials_fail_as_auth_without_leaking_the_token() {
     let fake = FakeZendesk::new(2, 10);
-    let (base, _exchanges) = start(&fake).await;
-    let h = harness(&base, "zd-wrong-token-9999");
-    let report = h.run().await;
+    let proxy = start(&fake).await;
+    let h = harness(&proxy, "zd-wrong-token-9999");
+    let run = h.run().await.expect("the store works");
+    let report = run.report;
     assert_eq!(
         report.error_kind,
         Some(ErrorKind::Auth),
@@ -170,31 +175,5 @@ async fn rejected_credentials_fail_as_auth_without_leaking_the_token() {
         !message.contains("zd-wrong-token-9999"),
         "the token leaked: {message}"
     );
-    assert!(
-        h.live_ids(MODEL).await.is_empty(),
-        "a failed first page committed records"
-    );
-}
-
-/// The fixture set replays, under the fixture contract, to the same three runs.
-#[tokio::test]
-async fn recorded_fixtures_replay_to_the_same_three_runs() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tickets");
-    let (base, replay) = support::replay(&dir).await;
-    let h = harness(&base, API_TOKEN);
-    let mut counts = Vec::new();
-    for _ in 0..3 {
-        let r = h.run_ok().await;
-        counts.push((r.counts.added, r.counts.updated, r.counts.deleted));
-    }
-    assert_eq!(
-        counts,
-        [(7, 0, 0), (2, 2, 1), (0, 0, 0)],
-        "(added, updated, deleted) per run"
-    );
-    assert!(
-        replay.misses().is_empty(),
-        "unrecorded requests: {:?}",
-        replay.misses()
-    );
+    assert!(run.live.is_empty(), "a failed first page committed records");
 }

@@ -1105,6 +1105,15 @@ impl Conformance {
                             diffs.push(format!("id {id:?} is live but deleted at the provider"));
                         }
                     }
+                    // A record a full resync does not see at all (a provider that drops deleted
+                    // records from its listing) must not stay live either: a missed delete.
+                    for id in after.live.keys() {
+                        if !full.live.contains_key(id) && !full.deleted.contains(id) {
+                            diffs.push(format!(
+                                "id {id:?} is live but a full resync does not have it (a missed delete)"
+                            ));
+                        }
+                    }
                     if diffs.is_empty() {
                         passed.push(format!(
                             "after provider changes the incremental run ({}) matches a full resync",

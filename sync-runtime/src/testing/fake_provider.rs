@@ -118,19 +118,35 @@ impl FakeProviderBuilder {
             page_size: self.page_size,
             echo_credential: self.echo_credential,
         });
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
         let app = Router::new()
             .route(&self.path, get(list))
             .with_state(shared.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
         Ok(FakeProvider {
-            base_url: format!("http://{addr}"),
+            base_url: serve_router(app).await?,
             shared,
         })
     }
+}
+
+/// Serve `router` on 127.0.0.1 with an ephemeral port until the runtime stops; returns its
+/// base URL (`http://127.0.0.1:<port>`). For an integration's own loopback fake of its provider.
+///
+/// ```no_run
+/// # async fn f() -> std::io::Result<()> {
+/// let router = axum::Router::new().route("/ping", axum::routing::get(|| async { "pong" }));
+/// let base_url = sync_runtime::testing::serve_router(router).await?;
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// The port could not be bound.
+pub async fn serve_router(router: Router) -> std::io::Result<String> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Ok(format!("http://{addr}"))
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -22,7 +22,8 @@ use super::TestingError;
 use crate::connection::Credentials;
 use crate::driver::{Driver, RunOptions, RunReport, SyncTarget};
 use crate::store::{
-    LastAction, MAX_LIST_LIMIT, RecordQuery, RunRecord, SqliteStore, Store, StoredRecord, SyncKey,
+    LastAction, MAX_LIST_LIMIT, RecordQuery, RunRecord, RunStatus, SqliteStore, Store,
+    StoredRecord, SyncKey,
 };
 
 /// The connection id the harness runs under.
@@ -156,6 +157,24 @@ impl Harness {
         self.run_with(RunOptions::default()).await
     }
 
+    /// One run that must complete: a run ending in any other status is an error naming the
+    /// status and the run's error.
+    ///
+    /// # Errors
+    /// The run did not end `SUCCESS`, or the store failed.
+    pub async fn run_ok(&self) -> Result<HarnessRun, TestingError> {
+        let run = self.run().await?;
+        if run.report.status == RunStatus::Success {
+            return Ok(run);
+        }
+        Err(TestingError::Setup(format!(
+            "the run of {} ended {} instead of SUCCESS: {}",
+            self.target.key.sync,
+            run.report.status.as_str(),
+            run.report.error.as_deref().unwrap_or("no error reported")
+        )))
+    }
+
     /// One run with `options`.
     ///
     /// # Errors
@@ -193,6 +212,23 @@ impl Harness {
     /// # Errors
     /// The store failed.
     pub async fn records(&self) -> Result<BTreeMap<String, StoredRecord>, TestingError> {
+        Ok(self
+            .changes_after(None)
+            .await?
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect())
+    }
+
+    /// The cached records of the sync's model changed after the records-API `cursor`
+    /// (`None`: all), in cursor order: what a consumer that stored `cursor` would list next.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn changes_after(
+        &self,
+        cursor: Option<&str>,
+    ) -> Result<Vec<StoredRecord>, TestingError> {
         let model = self
             .target
             .sync
@@ -203,17 +239,28 @@ impl Harness {
             .unwrap_or_default();
         let mut query = RecordQuery::new(CONNECTION_ID, &model);
         query.limit = MAX_LIST_LIMIT;
-        let mut out = BTreeMap::new();
+        query.cursor = cursor.map(str::to_string);
+        let mut out = Vec::new();
         loop {
             let page = self.store.list_records(&query).await?;
-            for record in page.records {
-                out.insert(record.id.clone(), record);
-            }
+            out.extend(page.records);
             match page.next_cursor {
                 Some(next) => query.cursor = Some(next),
                 None => return Ok(out),
             }
         }
+    }
+
+    /// The records-API cursor of the newest change cached so far (`None`: nothing cached).
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn last_cursor(&self) -> Result<Option<String>, TestingError> {
+        Ok(self
+            .changes_after(None)
+            .await?
+            .last()
+            .map(|r| r.metadata.cursor.clone()))
     }
 
     /// The connection's checkpoint (of the last completed pass).
@@ -233,4 +280,15 @@ impl Harness {
         runs.reverse();
         Ok(runs)
     }
+}
+
+/// `(last action, id)` of each change, sorted (`("ADDED", "7")`…): compare the changes a run
+/// reported with exactly the provider's, whatever order they were committed in.
+pub fn change_actions(changes: &[StoredRecord]) -> Vec<(String, String)> {
+    let mut out: Vec<_> = changes
+        .iter()
+        .map(|r| (r.metadata.last_action.as_str().to_string(), r.id.clone()))
+        .collect();
+    out.sort();
+    out
 }

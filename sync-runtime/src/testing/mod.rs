@@ -10,7 +10,8 @@
 //! - [`replay`]: a provider on 127.0.0.1 serving fixtures, loud on unrecorded requests;
 //! - [`harness`]: run a sync to the end into a temporary SQLite store;
 //! - [`fake_provider`]: a loopback provider with mutable data for incremental and delete tests;
-//! - [`conformance`]: the checks every integration's tests run with one call.
+//! - [`conformance`]: the checks every integration's tests run with one call;
+//! - [`recording`]: keep a checked-in fixture set regenerable from the integration's fake.
 
 pub mod fixture;
 pub mod pages;
@@ -25,12 +26,14 @@ pub mod harness;
 #[cfg(feature = "testing")]
 mod logs;
 #[cfg(feature = "testing")]
+pub mod recording;
+#[cfg(feature = "testing")]
 pub mod replay;
 
 #[cfg(feature = "testing")]
 pub use conformance::{Conformance, ConformanceFailure, ConformanceReport, Fixtures, Source};
 #[cfg(feature = "testing")]
-pub use fake_provider::{FakeProvider, FakeProviderBuilder};
+pub use fake_provider::{FakeProvider, FakeProviderBuilder, serve_router};
 #[cfg(feature = "testing")]
 pub use harness::{Harness, HarnessRun};
 #[cfg(feature = "testing")]

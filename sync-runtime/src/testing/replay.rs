@@ -52,6 +52,7 @@ struct Faults {
 struct ReplayState {
     served: HashMap<RecordedRequest, usize>,
     misses: Vec<RecordedRequest>,
+    received: Vec<RecordedRequest>,
     requests: u64,
     ignored_query: Vec<String>,
     faults: Faults,
@@ -170,12 +171,20 @@ impl ReplayProvider {
         self.with(|s| s.requests)
     }
 
+    /// The identity of every request received since the start or the last
+    /// [`reset`](Self::reset), in arrival order (served, missed or forwarded alike): what a
+    /// scenario test asserts the sync asked for.
+    pub fn received(&self) -> Vec<RecordedRequest> {
+        self.with(|s| s.received.clone())
+    }
+
     /// Forget what was served, the misses and the faults: the next request is served as if
     /// the provider had just started.
     pub fn reset(&self) {
         self.with(|s| {
             s.served.clear();
             s.misses.clear();
+            s.received.clear();
             s.requests = 0;
             s.faults = Faults::default();
         });
@@ -250,6 +259,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     let (number, fail, hang) = {
         let mut s = shared.state.lock().unwrap_or_else(|p| p.into_inner());
         s.requests += 1;
+        s.received.push(identity.clone());
         let n = s.requests;
         let fail = s
             .faults

@@ -17,6 +17,7 @@
 //! - unknown repositories answer 404 `{"message":"Not Found",…}`.
 //!
 //! Time is logical: every mutation advances the clock by one second from 2024-05-01T00:00:00Z.
+#![allow(dead_code)] // each test crate uses part of the fake
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -117,11 +118,36 @@ pub fn timestamp(seconds: u64) -> String {
     )
 }
 
+/// Seconds from 2024-05-01T00:00:00Z to a `YYYY-MM-DDTHH:MM:SSZ` time (any date, as GitHub
+/// accepts; a time before the fake's day counts as its start).
 fn parse_timestamp(s: &str) -> Option<u64> {
-    let rest = s.strip_prefix("2024-05-01T")?.strip_suffix('Z')?;
-    let mut parts = rest.split(':').map(|p| p.parse::<u64>().ok());
-    let (h, m, sec) = (parts.next()??, parts.next()??, parts.next()??);
-    (parts.next().is_none() && h < 24 && m < 60 && sec < 60).then_some(h * 3600 + m * 60 + sec)
+    let (date, time) = s.strip_suffix('Z')?.split_once('T')?;
+    let numbers = |text: &str, sep: char| -> Option<Vec<i64>> {
+        text.split(sep).map(|p| p.parse::<i64>().ok()).collect()
+    };
+    let (d, t) = (numbers(date, '-')?, numbers(time, ':')?);
+    let ([y, mo, day], [h, m, sec]) =
+        (<[i64; 3]>::try_from(d).ok()?, <[i64; 3]>::try_from(t).ok()?);
+    let valid = date.len() == 10
+        && time.len() == 8
+        && (1..=12).contains(&mo)
+        && (1..=31).contains(&day)
+        && h < 24
+        && m < 60
+        && sec < 60;
+    if !valid {
+        return None;
+    }
+    // Days from 1970-01-01 (Howard Hinnant's days_from_civil).
+    let days = |y: i64, mo: i64, d: i64| {
+        let y = if mo <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let doy = (153 * (mo + if mo > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+        era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
+    };
+    let seconds = (days(y, mo, day) - days(2024, 5, 1)) * 86_400 + h * 3600 + m * 60 + sec;
+    Some(seconds.max(0) as u64)
 }
 
 fn user(login: &str, id: u64) -> Value {
