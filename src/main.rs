@@ -5,6 +5,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let registry = sync_runtime::Registry::new()
         .register(syncfn_github::integration())
-        .register(syncfn_example_contacts::integration());
+        .register(syncfn_example_contacts::integration())
+        .register(syncfn_bench::integration());
     sync_runtime::cli::main(registry)
 }
