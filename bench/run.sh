@@ -70,7 +70,7 @@ if [[ ! -x $TIME ]]; then
     die "/usr/bin/time is missing and this user cannot apt-get install it: install GNU time"
   fi
 fi
-$TIME -v true 2>&1 | grep -q "Maximum resident set size" \
+[[ $($TIME -v true 2>&1) == *"Maximum resident set size"* ]] \
   || die "$TIME is not GNU time (no -v report): install the 'time' package"
 command -v curl >/dev/null || die "curl is needed to read the provider's request counts"
 command -v python3 >/dev/null || die "python3 is needed for the summary (and dlt)"
@@ -96,6 +96,7 @@ fi
 
 OUT=${OUT:-$ROOT/target/bench/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
 RESULTS=$OUT/results.tsv
 printf 'engine\tn\tp\tphase\trep\twall_s\tcpu_s\trss_kb\trecords\trequests\texpected_requests\twritten\tstatus\n' >"$RESULTS"
 export RUNTIME__DLTHUB_TELEMETRY=false

@@ -52,9 +52,9 @@ def source(base_url, limit, incremental):
 
 def destination(kind, workdir):
     if kind == "duckdb":
-        return dlt.destinations.duckdb(credentials=os.path.join(workdir, "bench.duckdb"))
+        return dlt.destinations.duckdb(credentials=os.path.join(workdir, "dlt.duckdb"))
     if kind == "sqlite":
-        return dlt.destinations.sqlalchemy(credentials="sqlite:///" + os.path.join(workdir, "bench.sqlite"))
+        return dlt.destinations.sqlalchemy(credentials="sqlite:///" + os.path.join(workdir, "dlt.sqlite"))
     raise SystemExit(f"error: destination {kind!r} is not one of duckdb, sqlite")
 
 
@@ -63,14 +63,14 @@ def read_back(kind, workdir):
     if kind == "duckdb":
         import duckdb
 
-        con = duckdb.connect(os.path.join(workdir, "bench.duckdb"), read_only=True)
+        con = duckdb.connect(os.path.join(workdir, "dlt.duckdb"), read_only=True)
         cur = con.execute(f"SELECT * FROM {DATASET}.{TABLE} ORDER BY _dlt_load_id, _dlt_id")
     else:
         import sqlite3
 
-        con = sqlite3.connect(os.path.join(workdir, "bench.sqlite"))
+        con = sqlite3.connect(os.path.join(workdir, "dlt.sqlite"))
         # dlt's sqlalchemy destination attaches the dataset as a schema named after it.
-        path = os.path.join(workdir, f"bench.sqlite__{DATASET}.db")
+        path = os.path.join(workdir, f"dlt__{DATASET}.sqlite")
         if os.path.exists(path):
             con.execute(f"ATTACH DATABASE '{path}' AS {DATASET}")
             table = f"{DATASET}.{TABLE}"
