@@ -98,7 +98,7 @@ OUT=${OUT:-$ROOT/target/bench/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 RESULTS=$OUT/results.tsv
-printf 'engine\tn\tp\tphase\trep\twall_s\tcpu_s\trss_kb\trecords\trequests\texpected_requests\twritten\tstatus\n' >"$RESULTS"
+printf 'engine\tn\tp\tphase\trep\twall_s\tcpu_s\trss_kb\trecords\trequests\texpected_requests\twritten\tstatus\tprovider_cpu_s\n' >"$RESULTS"
 export RUNTIME__DLTHUB_TELEMETRY=false
 
 # --- provider -------------------------------------------------------------------------------
@@ -136,18 +136,30 @@ start_provider() {
 
 provider_count() { curl -sf "$URL/_stats" | jq -r ".$1"; }
 
+# CPU ticks (user+sys) the provider used so far, 0 when it is not running.
+provider_ticks() {
+  if [[ -n $PROVIDER_PID && -r /proc/$PROVIDER_PID/stat ]]; then
+    awk '{ print $14 + $15 }' "/proc/$PROVIDER_PID/stat"
+  else
+    echo 0
+  fi
+}
+CLK_TCK=$(getconf CLK_TCK)
+
 # --- measurement ----------------------------------------------------------------------------
 # measure LOG CMD...: runs CMD under /usr/bin/time -v with stdout+stderr to LOG; sets WALL, CPU,
-# RSS_KB, REQUESTS and SERVED (provider counts during the run).
+# RSS_KB, REQUESTS and SERVED (provider counts during the run) and PROVIDER_CPU (its CPU seconds).
 measure() {
   local log=$1; shift
   local tf=$log.time
-  local req0 rec0 t0 t1 rc=0
+  local req0 rec0 t0 t1 tick0 rc=0
+  tick0=$(provider_ticks)
   req0=$(provider_count requests 2>/dev/null || echo 0)
   rec0=$(provider_count records 2>/dev/null || echo 0)
   t0=$(date +%s%N)
   $TIME -v -o "$tf" "$@" >"$log" 2>&1 || rc=$?
   t1=$(date +%s%N)
+  PROVIDER_CPU=$(awk -v a="$tick0" -v b="$(provider_ticks)" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", (b - a) / hz }')
   [[ $rc -eq 0 ]] || die "command failed ($rc): $* — see $log"
   WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
   CPU=$(awk -F': ' '/User time \(seconds\)/ { u = $2 } /System time \(seconds\)/ { s = $2 }
@@ -163,8 +175,8 @@ measure() {
 
 # row ENGINE N P PHASE REP RECORDS EXPECTED_REQUESTS WRITTEN STATUS
 row() {
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" \
-    "$WALL" "$CPU" "$RSS_KB" "$6" "$REQUESTS" "$7" "$8" "$9" >>"$RESULTS"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" \
+    "$WALL" "$CPU" "$RSS_KB" "$6" "$REQUESTS" "$7" "$8" "$9" "$PROVIDER_CPU" >>"$RESULTS"
   say "$(printf '%-12s n=%-8s p=%-5s %-7s #%s %8.2fs cpu=%6.2fs rss=%6.1fMB records=%s requests=%s written=%s %s' \
     "$1" "$2" "$3" "$4" "$5" "$WALL" "$CPU" "$(awk -v k="$RSS_KB" 'BEGIN { print k / 1024 }')" \
     "$6" "$REQUESTS" "$8" "$9")"

@@ -80,6 +80,18 @@ def main():
                     f"| {n:,} | {p:,} | {PHASE_NAMES.get(phase, phase)} | {other} | {s['rps'] / max(d['rps'], 1e-9):.1f}x "
                     f"| {s['cpu'] / max(d['cpu'], 1e-9):.2f} | {s['rss'] / max(d['rss'], 1e-9):.2f} |"
                 )
+    loads = [
+        (float(r["provider_cpu_s"]) / max(float(r["wall_s"]), 1e-9), float(r["provider_cpu_s"]), r)
+        for r in rows
+        if r.get("provider_cpu_s") not in (None, "") and r["phase"] != "read"
+    ]
+    if loads:
+        share, cpu, r = max(loads, key=lambda x: x[0])
+        out.append("")
+        out.append(
+            f"Provider cost: at most {share * 100:.1f} % of one core during a measured run "
+            f"({cpu:.2f} CPU s in {float(r['wall_s']):.2f} s, {r['engine']} {r['phase']} N={r['n']} P={r['p']})."
+        )
     reps = sorted({m["reps"] for m in med.values()})
     out.append("")
     out.append(f"Medians of {','.join(map(str, reps))} run(s) per figure; whole processes measured with /usr/bin/time -v.")
