@@ -12,6 +12,10 @@
 #   --dlt LIST        dlt destinations (duckdb,sqlite) or "none"   default duckdb,sqlite
 #   --changed-pct X   share of contacts changed before the incremental run  default 1
 #   --out DIR         where databases, logs and results go         default target/bench/<time>
+#   --phases LIST     subset of full,resync,incr,read (full always runs: the others start
+#                     from its store)                              default full,resync,incr,read
+#   --timeout SECS    give up on one measured run after SECS; it is recorded as TIMEOUT and
+#                     the runner goes on                           default 1800
 #   --no-build        use the existing target/release binaries
 #
 # For every (N, P) and engine it measures four phases, each a whole process under
@@ -32,6 +36,8 @@ DLT=duckdb,sqlite
 CHANGED_PCT=1
 OUT=""
 BUILD=1
+PHASES=full,resync,incr,read
+RUN_TIMEOUT=1800
 
 die() { echo "bench: error: $*" >&2; exit 1; }
 say() { echo "bench: $*" >&2; }
@@ -45,12 +51,19 @@ while [[ $# -gt 0 ]]; do
     --dlt) DLT=${2:?--dlt needs a value}; shift 2 ;;
     --changed-pct) CHANGED_PCT=${2:?--changed-pct needs a value}; shift 2 ;;
     --out) OUT=${2:?--out needs a value}; shift 2 ;;
+    --phases) PHASES=${2:?--phases needs a value}; shift 2 ;;
+    --timeout) RUN_TIMEOUT=${2:?--timeout needs a value}; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     -h|--help) sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
 [[ $REPEAT =~ ^[1-9][0-9]*$ ]] || die "--repeat $REPEAT is not a positive number"
+[[ $RUN_TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "--timeout $RUN_TIMEOUT is not a positive number of seconds"
+for ph in ${PHASES//,/ }; do
+  [[ $ph =~ ^(full|resync|incr|read)$ ]] || die "--phases entry $ph is not one of full, resync, incr, read"
+done
+want() { [[ ",$PHASES," == *",$1,"* ]]; }
 [[ $DLT == none ]] && DLT=""
 for d in ${DLT//,/ }; do
   [[ $d == duckdb || $d == sqlite ]] || die "--dlt destination $d is not one of duckdb, sqlite, none"
@@ -157,9 +170,16 @@ measure() {
   req0=$(provider_count requests 2>/dev/null || echo 0)
   rec0=$(provider_count records 2>/dev/null || echo 0)
   t0=$(date +%s%N)
-  $TIME -v -o "$tf" "$@" >"$log" 2>&1 || rc=$?
+  timeout --signal=TERM --kill-after=10 "$RUN_TIMEOUT" $TIME -v -o "$tf" "$@" >"$log" 2>&1 || rc=$?
   t1=$(date +%s%N)
   PROVIDER_CPU=$(awk -v a="$tick0" -v b="$(provider_ticks)" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", (b - a) / hz }')
+  TIMED_OUT=0
+  if [[ $rc -eq 124 || $rc -eq 137 ]]; then
+    TIMED_OUT=1
+    say "gave up after --timeout $RUN_TIMEOUT s: $*"
+    WALL=$RUN_TIMEOUT; CPU=NaN; RSS_KB=0; REQUESTS=0; SERVED=0
+    return 0
+  fi
   [[ $rc -eq 0 ]] || die "command failed ($rc): $* — see $log"
   WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
   CPU=$(awk -F': ' '/User time \(seconds\)/ { u = $2 } /System time \(seconds\)/ { s = $2 }
@@ -175,6 +195,7 @@ measure() {
 
 # row ENGINE N P PHASE REP RECORDS EXPECTED_REQUESTS WRITTEN STATUS
 row() {
+  if [[ ${TIMED_OUT:-0} -eq 1 ]]; then set -- "$1" "$2" "$3" "$4" "$5" 0 "$7" 0 TIMEOUT; fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" \
     "$WALL" "$CPU" "$RSS_KB" "$6" "$REQUESTS" "$7" "$8" "$9" "$PROVIDER_CPU" >>"$RESULTS"
   say "$(printf '%-12s n=%-8s p=%-5s %-7s #%s %8.2fs cpu=%6.2fs rss=%6.1fMB records=%s requests=%s written=%s %s' \
@@ -205,6 +226,8 @@ syncfn_full_and_resync() { # N P
     [[ $added -eq $n ]] || status="$status,ADDED_${added}_NOT_${n}"
     row syncfn "$n" "$p" full "$rep" "$SERVED" "$expected" "$added" "$status"
   done
+  rm -rf "$dir.snapshot"; cp -a "$dir" "$dir.snapshot"
+  want resync || return 0
   for rep in $(seq 1 "$REPEAT"); do
     measure "$dir.resync.$rep.log" "$SYNCFN" run bench/contacts --connection bench \
       --db "$dir/bench.db" --config "$config" --quiet --reset
@@ -216,13 +239,12 @@ syncfn_full_and_resync() { # N P
     [[ $written -eq 0 ]] || status="$status,WROTE_${written}_ROWS"
     row syncfn "$n" "$p" resync "$rep" "$SERVED" "$expected" "$written" "$status"
   done
-  rm -rf "$dir.snapshot"; cp -a "$dir" "$dir.snapshot"
 }
 
 syncfn_incr_and_read() { # N P
   local n=$1 p=$2 dir=$OUT/syncfn-n$1-p$2 config status
   config=$(syncfn_config "$n" "$p")
-  for rep in $(seq 1 "$REPEAT"); do
+  want incr && for rep in $(seq 1 "$REPEAT"); do
     rm -rf "$dir"; cp -a "$dir.snapshot" "$dir"
     measure "$dir.incr.$rep.log" "$SYNCFN" run bench/contacts --connection bench \
       --db "$dir/bench.db" --config "$config" --quiet
@@ -232,6 +254,7 @@ syncfn_incr_and_read() { # N P
     [[ $REQUESTS -eq $(( (SERVED + p - 1) / p )) ]] || status="$status,REQUESTS_${REQUESTS}"
     row syncfn "$n" "$p" incr "$rep" "$SERVED" "$(( (SERVED + p - 1) / p ))" "$updated" "$status"
   done
+  want read || return 0
   if "$SYNCFN" serve --help >/dev/null 2>&1; then
     say "note: 'syncfn serve' exists but this runner does not drive it yet; reading back with 'syncfn records --all --limit 1000'"
   else
@@ -263,6 +286,8 @@ dlt_full_and_resync() { # DEST N P
     [[ $REQUESTS -eq $expected ]] || status="REQUESTS_${REQUESTS}_NOT_${expected}"
     row "dlt-$d" "$n" "$p" full "$rep" "$SERVED" "$expected" "$rows" "$status"
   done
+  rm -rf "$dir.snapshot"; cp -a "$dir" "$dir.snapshot"
+  want resync || return 0
   for rep in $(seq 1 "$REPEAT"); do
     measure "$dir.resync.$rep.log" "$VENV/bin/python" "$ROOT/bench/dlt/pipeline.py" --mode resync \
       --base-url "$URL" --limit "$p" --destination "$d" --workdir "$dir"
@@ -271,12 +296,11 @@ dlt_full_and_resync() { # DEST N P
     [[ $REQUESTS -eq $expected ]] || status="REQUESTS_${REQUESTS}_NOT_${expected}"
     row "dlt-$d" "$n" "$p" resync "$rep" "$SERVED" "$expected" "$rows" "$status"
   done
-  rm -rf "$dir.snapshot"; cp -a "$dir" "$dir.snapshot"
 }
 
 dlt_incr_and_read() { # DEST N P
   local d=$1 n=$2 p=$3 dir=$OUT/dlt-$1-n$2-p$3 status
-  for rep in $(seq 1 "$REPEAT"); do
+  want incr && for rep in $(seq 1 "$REPEAT"); do
     rm -rf "$dir"; cp -a "$dir.snapshot" "$dir"
     measure "$dir.incr.$rep.log" "$VENV/bin/python" "$ROOT/bench/dlt/pipeline.py" \
       --mode incremental --base-url "$URL" --limit "$p" --destination "$d" --workdir "$dir"
@@ -285,6 +309,7 @@ dlt_incr_and_read() { # DEST N P
     [[ $rows -ge $CHANGED ]] || status="ROWS_${rows}_BELOW_${CHANGED}"
     row "dlt-$d" "$n" "$p" incr "$rep" "$SERVED" "$(( (SERVED + p - 1) / p ))" "$rows" "$status"
   done
+  want read || return 0
   for rep in $(seq 1 "$REPEAT"); do
     measure "$dir.read.$rep.log" "$VENV/bin/python" "$ROOT/bench/dlt/pipeline.py" --mode read \
       --destination "$d" --workdir "$dir"
@@ -303,7 +328,7 @@ dlt_incr_and_read() { # DEST N P
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "syncfn: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown) (release)"
   echo "dlt: ${DLT_VERSION:-not run}"
-  echo "command: bench/run.sh --sizes $SIZES --pages $PAGES --repeat $REPEAT --dlt ${DLT:-none} --changed-pct $CHANGED_PCT"
+  echo "command: bench/run.sh --sizes $SIZES --pages $PAGES --repeat $REPEAT --dlt ${DLT:-none} --changed-pct $CHANGED_PCT --phases $PHASES --timeout $RUN_TIMEOUT"
 } >"$OUT/machine.txt"
 cat "$OUT/machine.txt" >&2
 
@@ -312,6 +337,7 @@ for n in ${SIZES//,/ }; do
     start_provider "$n" "$p" 1
     syncfn_full_and_resync "$n" "$p"
     for d in ${DLT//,/ }; do dlt_full_and_resync "$d" "$n" "$p"; done
+    want incr || want read || { stop_provider; continue; }
     start_provider "$n" "$p" 2
     syncfn_incr_and_read "$n" "$p"
     for d in ${DLT//,/ }; do dlt_incr_and_read "$d" "$n" "$p"; done
