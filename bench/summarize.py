@@ -83,13 +83,13 @@ def main():
     loads = [
         (float(r["provider_cpu_s"]) / max(float(r["wall_s"]), 1e-9), float(r["provider_cpu_s"]), r)
         for r in rows
-        if r.get("provider_cpu_s") not in (None, "") and r["phase"] != "read"
+        if r.get("provider_cpu_s") not in (None, "") and r["phase"] != "read" and float(r["wall_s"]) >= 1.0
     ]
     if loads:
         share, cpu, r = max(loads, key=lambda x: x[0])
         out.append("")
         out.append(
-            f"Provider cost: at most {share * 100:.1f} % of one core during a measured run "
+            f"Provider cost: at most {share * 100:.1f} % of one core during a measured run of 1 s or more "
             f"({cpu:.2f} CPU s in {float(r['wall_s']):.2f} s, {r['engine']} {r['phase']} N={r['n']} P={r['p']})."
         )
     reps = sorted({m["reps"] for m in med.values()})
