@@ -8,6 +8,7 @@ fn main() -> ExitCode {
         .register(syncfn_hubspot::integration())
         .register(syncfn_stripe::integration())
         .register(syncfn_zendesk::integration())
-        .register(syncfn_example_contacts::integration());
+        .register(syncfn_example_contacts::integration())
+        .register(syncfn_bench::integration());
     sync_runtime::cli::main(registry)
 }

@@ -45,6 +45,44 @@ pub struct SyncTarget {
     pub http: HttpOptions,
 }
 
+impl SyncTarget {
+    /// `sync` of `connection` against `base_url`, with no credentials, no metadata and default
+    /// HTTP options; adjust with the `with_*` methods.
+    pub fn new(
+        sync: Arc<dyn ErasedSync>,
+        connection: Connection,
+        base_url: impl Into<String>,
+    ) -> Self {
+        Self {
+            key: SyncKey::new(&connection.id, &connection.integration, &sync.spec().name),
+            sync,
+            connection: Arc::new(connection),
+            base_url: base_url.into(),
+            credentials: Credentials::None,
+            metadata: Value::Null,
+            http: HttpOptions::default(),
+        }
+    }
+
+    /// Authenticate with `credentials`.
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = credentials;
+        self
+    }
+
+    /// The connection's metadata.
+    pub fn with_metadata(mut self, metadata: Value) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// Rate limit, provider headers and retry policy.
+    pub fn with_http(mut self, http: HttpOptions) -> Self {
+        self.http = http;
+        self
+    }
+}
+
 /// Progress after each committed page.
 #[derive(Debug, Clone, Copy)]
 pub struct PageProgress {
