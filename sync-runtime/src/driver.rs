@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sync_sdk::{
     Connection, ContextParts, DeletionStrategy, ErasedPage, ErasedRequest, ErasedSync, ErrorKind,
-    HttpClient, Logger, SyncError, SyncSpec,
+    HttpClient, Logger, RecordJson, SyncError, SyncSpec,
 };
 use tokio::sync::mpsc;
 
@@ -25,6 +25,14 @@ use crate::store::{
     StartOptions, Store, StoreError, SyncKey,
 };
 use crate::validate::RecordValidator;
+
+/// Prepared pages that may wait for the commit stage (bounds memory: at most this many pages
+/// plus the one being fetched and the group committing).
+const PAGES_AHEAD: usize = 3;
+/// Most pages one group commit takes.
+const MAX_GROUP_PAGES: u64 = 4;
+/// A group commit stops adding pages past this many records.
+const MAX_GROUP_RECORDS: usize = 1_000;
 
 /// Everything needed to run one sync for one connection.
 #[derive(Debug, Clone)]
@@ -185,13 +193,27 @@ fn prepare(
                 "page {number}: record {i} has no id"
             )));
         }
-        validator.check(&record.value).map_err(|message| {
+        let invalid = |message: String| {
             SyncError::data(format!(
                 "page {number}: record {i} (id {:?}) {message}",
                 record.id
             ))
-        })?;
-        let json = canonical_bytes(&record.value);
+        };
+        let json = match record.json {
+            // A typed record whose schema only restates its Rust type is valid by construction
+            // and its serialization is already deterministic: store it as it is.
+            RecordJson::Serialized(bytes) if validator.enforced_by_type() => bytes,
+            RecordJson::Serialized(ref bytes) => {
+                let value: Value = serde_json::from_slice(bytes)
+                    .map_err(|e| invalid(format!("serialized to invalid JSON: {e}")))?;
+                validator.check(&value).map_err(invalid)?;
+                canonical_bytes(&value)
+            }
+            RecordJson::Value(ref value) => {
+                validator.check(value).map_err(invalid)?;
+                canonical_bytes(value)
+            }
+        };
         records.push(PreparedRecord {
             hash: hash(&json),
             id: record.id,
@@ -342,7 +364,7 @@ impl Driver {
 
         // Fetch stage: fetch, advance the checkpoint, validate and hash; at most one prepared
         // page waits in the channel while another commits.
-        let (tx, mut rx) = mpsc::channel::<Result<PreparedPage, SyncError>>(1);
+        let (tx, mut rx) = mpsc::channel::<Result<PreparedPage, SyncError>>(PAGES_AHEAD);
         let filter = start.filter.clone();
         let mut cursor = start.cursor.clone();
         let mut checkpoint = start.checkpoint.clone();
@@ -396,53 +418,102 @@ impl Driver {
         });
 
         let deletion = spec.deletion;
-        while let Some(message) = rx.recv().await {
-            let page = match message {
+        // Where the run's time goes: waiting for the fetch stage vs committing.
+        let (mut waited_for_pages, mut committing) = (Duration::ZERO, Duration::ZERO);
+        let mut waiting_since = Instant::now();
+        let track_seen = deletion == DeletionStrategy::FullRefresh && start.filter.is_none();
+        let to_write = |page: PreparedPage| {
+            let end = if page.next_cursor.is_none() {
+                PageEnd::Last { deletion }
+            } else {
+                PageEnd::More
+            };
+            (
+                page.number,
+                page.records.len() as u64,
+                PageWrite {
+                    run_id: start.run_id,
+                    model: model.clone(),
+                    records: page.records,
+                    deleted_ids: page.deleted_ids,
+                    next_cursor: page.next_cursor,
+                    checkpoint: page.checkpoint,
+                    track_seen,
+                    requests: counters.snapshot().requests,
+                    end,
+                },
+            )
+        };
+        // An error the fetch stage reported behind pages still to commit.
+        let mut pending_error: Option<SyncError> = None;
+        'pages: while let Some(message) = rx.recv().await {
+            waited_for_pages += waiting_since.elapsed();
+            let first = match message {
                 Ok(page) => page,
                 Err(error) => {
                     fail(&mut report, error);
                     break;
                 }
             };
-            let end = if page.next_cursor.is_none() {
-                PageEnd::Last { deletion }
-            } else {
-                PageEnd::More
-            };
-            let records = page.records.len() as u64;
-            let number = page.number;
-            let write = PageWrite {
-                run_id: start.run_id,
-                model: model.clone(),
-                records: page.records,
-                deleted_ids: page.deleted_ids,
-                next_cursor: page.next_cursor,
-                checkpoint: page.checkpoint,
-                track_seen: deletion == DeletionStrategy::FullRefresh && start.filter.is_none(),
-                requests: counters.snapshot().requests,
-                end,
-            };
-            let counts = match self.store.commit_page(key, write).await {
+            // Group commit: when the fetch stage is ahead, the pages already waiting commit in
+            // the same transaction (each with its own records, cursor and checkpoint, in
+            // order), saving a transaction per page. Never past a stop condition.
+            let room = options.max_pages.map_or(MAX_GROUP_PAGES, |n| {
+                n.saturating_sub(report.pages).clamp(1, MAX_GROUP_PAGES)
+            });
+            let mut batch = vec![to_write(first)];
+            let mut batch_records: usize = batch[0].2.records.len();
+            while (batch.len() as u64) < room
+                && batch_records < MAX_GROUP_RECORDS
+                && matches!(batch.last().map(|b| b.2.end), Some(PageEnd::More))
+            {
+                match rx.try_recv() {
+                    Ok(Ok(page)) => {
+                        batch_records += page.records.len();
+                        batch.push(to_write(page));
+                    }
+                    Ok(Err(error)) => {
+                        pending_error = Some(error);
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            let summaries: Vec<(u64, u64, PageEnd)> =
+                batch.iter().map(|(n, r, w)| (*n, *r, w.end)).collect();
+            let writes: Vec<PageWrite> = batch.into_iter().map(|(_, _, w)| w).collect();
+            let commit_started = Instant::now();
+            let committed = self.store.commit_pages(key, writes).await;
+            committing += commit_started.elapsed();
+            waiting_since = Instant::now();
+            let counts = match committed {
                 Ok(counts) => counts,
                 Err(e) => {
+                    let first = summaries.first().map_or(0, |s| s.0);
                     fail(
                         &mut report,
-                        SyncError::internal(format!("page {number}: commit failed: {e}")),
+                        SyncError::internal(format!("page {first}: commit failed: {e}")),
                     );
                     break;
                 }
             };
-            report.pages += 1;
-            report.counts.add(counts);
-            if let Some(progress) = &options.progress {
-                progress.on_page(&PageProgress {
-                    page: number,
-                    records,
-                    total: report.counts,
-                });
+            for ((number, records, end), counts) in summaries.into_iter().zip(counts) {
+                report.pages += 1;
+                report.counts.add(counts);
+                if let Some(progress) = &options.progress {
+                    progress.on_page(&PageProgress {
+                        page: number,
+                        records,
+                        total: report.counts,
+                    });
+                }
+                if matches!(end, PageEnd::Last { .. }) {
+                    report.status = RunStatus::Success;
+                    break 'pages;
+                }
             }
-            if matches!(end, PageEnd::Last { .. }) {
-                report.status = RunStatus::Success;
+            if let Some(error) = pending_error.take() {
+                fail(&mut report, error);
                 break;
             }
             let out_of_time = options.max_duration.is_some_and(|d| began.elapsed() >= d);
@@ -482,6 +553,13 @@ impl Driver {
                     .await?
             }
         }
+        tracing::debug!(
+            sync = %key,
+            pages = report.pages,
+            waited_for_pages_ms = waited_for_pages.as_millis() as u64,
+            committing_ms = committing.as_millis() as u64,
+            "run stages"
+        );
         report.elapsed = began.elapsed();
         Ok(report)
     }

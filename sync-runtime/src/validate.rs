@@ -6,6 +6,7 @@ use serde_json::Value;
 pub struct RecordValidator {
     model: String,
     validator: Option<jsonschema::Validator>,
+    enforced_by_type: bool,
 }
 
 impl std::fmt::Debug for RecordValidator {
@@ -39,7 +40,18 @@ impl RecordValidator {
         Ok(Self {
             model: model.to_string(),
             validator,
+            enforced_by_type: constrains_only_shape(schema),
         })
+    }
+
+    /// Whether every record a typed model serializes is valid by construction: the schema
+    /// (generated from that same Rust type) constrains nothing but types, required fields and
+    /// enum values, which deserializing into the type already enforced, and it has no open maps
+    /// (whose key order a `HashMap` would not keep stable). Such records skip the per-record
+    /// check and are stored as serialized; any other keyword (`pattern`, `maxLength`,
+    /// `minimum` on a non-integer…) keeps the check.
+    pub fn enforced_by_type(&self) -> bool {
+        self.enforced_by_type
     }
 
     /// Check `record`; the error names the model, the failing location and the reason.
@@ -58,6 +70,61 @@ impl RecordValidator {
                 ))
             }
         }
+    }
+}
+
+/// Keywords that only describe the shape serde already enforces for a derived type.
+const SHAPE_KEYWORDS: &[&str] = &[
+    "$schema",
+    "$id",
+    "$ref",
+    "$defs",
+    "definitions",
+    "title",
+    "description",
+    "type",
+    "properties",
+    "required",
+    "items",
+    "anyOf",
+    "oneOf",
+    "allOf",
+    "enum",
+    "const",
+    "format",
+    "default",
+    "examples",
+    "nullable",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+];
+
+/// Whether `schema` constrains only what deserializing into its Rust type enforces.
+fn constrains_only_shape(schema: &Value) -> bool {
+    match schema {
+        Value::Bool(_) => true,
+        Value::Object(map) => {
+            let integer = map
+                .get("format")
+                .and_then(Value::as_str)
+                .is_some_and(|f| f.starts_with("int") || f.starts_with("uint"));
+            map.iter().all(|(key, value)| match key.as_str() {
+                // schemars states the range of fixed-width integers, which serde enforces.
+                "minimum" | "maximum" => integer,
+                // `false` (deny_unknown_fields) never shows in serialized output; a map does.
+                "additionalProperties" => value == &Value::Bool(false),
+                "properties" | "$defs" | "definitions" => value
+                    .as_object()
+                    .is_some_and(|m| m.values().all(constrains_only_shape)),
+                "items" | "not" => constrains_only_shape(value),
+                "anyOf" | "oneOf" | "allOf" | "prefixItems" => value
+                    .as_array()
+                    .is_some_and(|a| a.iter().all(constrains_only_shape)),
+                other => SHAPE_KEYWORDS.contains(&other),
+            })
+        }
+        _ => false,
     }
 }
 
@@ -80,5 +147,54 @@ mod tests {
     fn permissive_schema_accepts_anything() {
         let v = RecordValidator::new("Any", &json!(true)).unwrap();
         assert!(v.check(&json!([1, 2])).is_ok());
+    }
+
+    #[test]
+    fn derived_shape_only_schemas_are_enforced_by_the_type() {
+        #[derive(schemars::JsonSchema)]
+        #[allow(dead_code)]
+        struct Plain {
+            id: String,
+            n: u32,
+            x: Option<f64>,
+            tags: Vec<String>,
+            kind: Kind,
+        }
+        #[derive(schemars::JsonSchema)]
+        #[allow(dead_code)]
+        enum Kind {
+            A,
+            B,
+        }
+        let plain =
+            RecordValidator::new("Plain", &schemars::schema_for!(Plain).to_value()).unwrap();
+        assert!(plain.enforced_by_type());
+
+        #[derive(schemars::JsonSchema)]
+        #[allow(dead_code)]
+        struct WithMap {
+            attrs: std::collections::HashMap<String, String>,
+        }
+        let map =
+            RecordValidator::new("WithMap", &schemars::schema_for!(WithMap).to_value()).unwrap();
+        assert!(
+            !map.enforced_by_type(),
+            "open maps must go through the canonical path"
+        );
+
+        let pattern =
+            json!({"type": "object", "properties": {"email": {"type": "string", "pattern": "@"}}});
+        assert!(
+            !RecordValidator::new("P", &pattern)
+                .unwrap()
+                .enforced_by_type()
+        );
+        let bounded =
+            json!({"type": "object", "properties": {"score": {"type": "number", "maximum": 5}}});
+        assert!(
+            !RecordValidator::new("B", &bounded)
+                .unwrap()
+                .enforced_by_type()
+        );
     }
 }

@@ -75,6 +75,16 @@ impl<'a> ErasedRequest<'a> {
     }
 }
 
+/// A record's JSON: a value (dynamic records) or the serde serialization of a typed record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordJson {
+    /// A JSON value (declarative and other dynamic records).
+    Value(Value),
+    /// `serde_json::to_vec` of a typed record: fields in declaration order, deterministic for
+    /// its type, so the runtime can store and hash it without building a value tree.
+    Serialized(Vec<u8>),
+}
+
 /// A record in JSON form with its id and tombstone flag.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -82,15 +92,52 @@ pub struct ErasedRecord {
     /// The record id (may be empty if the sync produced an empty one; the runtime rejects it).
     pub id: String,
     /// The record.
-    pub value: Value,
+    pub json: RecordJson,
     /// Whether it is a tombstone.
     pub deleted: bool,
 }
 
 impl ErasedRecord {
-    /// A record.
+    /// A dynamic record.
     pub fn new(id: String, value: Value, deleted: bool) -> Self {
-        Self { id, value, deleted }
+        Self {
+            id,
+            json: RecordJson::Value(value),
+            deleted,
+        }
+    }
+
+    /// A typed record already serialized with `serde_json::to_vec`.
+    pub fn serialized(id: String, json: Vec<u8>, deleted: bool) -> Self {
+        Self {
+            id,
+            json: RecordJson::Serialized(json),
+            deleted,
+        }
+    }
+
+    /// The record as a JSON value (parsing serialized records).
+    ///
+    /// # Errors
+    /// A serialized record is not valid JSON (a bug in its `Serialize` impl).
+    pub fn to_value(&self) -> Result<Value, SyncError> {
+        match &self.json {
+            RecordJson::Value(v) => Ok(v.clone()),
+            RecordJson::Serialized(bytes) => serde_json::from_slice(bytes).map_err(|e| {
+                SyncError::internal(format!(
+                    "record {:?} serialized to invalid JSON: {e}",
+                    self.id
+                ))
+            }),
+        }
+    }
+
+    /// The value of a dynamic record, without copying.
+    pub fn value(&self) -> Option<&Value> {
+        match &self.json {
+            RecordJson::Value(v) => Some(v),
+            RecordJson::Serialized(_) => None,
+        }
     }
 }
 
@@ -212,11 +259,11 @@ impl<S: SyncFunction> SyncRunner for TypedRunner<S> {
             };
             let mut records = Vec::with_capacity(page.records.len());
             for (i, record) in page.records.iter().enumerate() {
-                let value = serde_json::to_value(record)
+                let json = serde_json::to_vec(record)
                     .map_err(|e| SyncError::data(format!("record {i} is not serializable: {e}")))?;
-                records.push(ErasedRecord::new(
+                records.push(ErasedRecord::serialized(
                     record.id(),
-                    value,
+                    json,
                     self.sync.is_deleted(record),
                 ));
             }

@@ -139,23 +139,42 @@ impl HttpResponse {
     /// # Errors
     /// A data error naming the request and the position of the problem.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, SyncError> {
+        // One plain pass on the happy path; only a failure pays for the second pass that
+        // locates the problem.
+        match serde_json::from_slice(&self.body) {
+            Ok(value) => Ok(value),
+            Err(_) => Err(self.json_error::<T>()),
+        }
+    }
+
+    /// Re-parse a body that failed to deserialize as `T`, tracking the path, and say where it
+    /// went wrong: `results[2].email`, with the id of that record when it has one.
+    fn json_error<T: DeserializeOwned>(&self) -> SyncError {
         let mut de = serde_json::Deserializer::from_slice(&self.body);
-        let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let inner = e.inner();
-            let what = if inner.is_syntax() || inner.is_eof() {
-                "response body is not valid JSON".to_string()
-            } else {
-                format!(
-                    "response body does not match the expected shape at {:?}",
-                    e.path().to_string()
-                )
-            };
-            SyncError::data(format!("{what}: {inner}")).context(&self.request)
-        })?;
-        de.end().map_err(|e| {
-            SyncError::data(format!("response body is not valid JSON: {e}")).context(&self.request)
-        })?;
-        Ok(value)
+        let error = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+            Ok(_) => match de.end() {
+                Ok(()) => {
+                    return SyncError::data("response body could not be read")
+                        .context(&self.request);
+                }
+                Err(e) => {
+                    return SyncError::data(format!("response body is not valid JSON: {e}"))
+                        .context(&self.request);
+                }
+            },
+            Err(e) => e,
+        };
+        let inner = error.inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return SyncError::data(format!("response body is not valid JSON: {inner}"))
+                .context(&self.request);
+        }
+        let path = error.path().to_string();
+        let record = record_of_path(&self.body, &path).unwrap_or_default();
+        SyncError::data(format!(
+            "response body does not match the expected shape at {path:?}{record}: {inner}"
+        ))
+        .context(&self.request)
     }
 
     /// Parse the records at dotted `path` (`""` = the body is the array) one by one, so an
@@ -184,6 +203,22 @@ impl HttpResponse {
             .filter(|(k, _)| k.eq_ignore_ascii_case("link"))
             .find_map(|(_, v)| parse_link_header(v, rel))
     }
+}
+
+/// `" (record 2, id \"403\")"` for an error path such as `results[2].email`: the last array
+/// index on the path and the `id` of the object there.
+fn record_of_path(body: &[u8], path: &str) -> Option<String> {
+    let open = path.rfind('[')?;
+    let close = open + path[open..].find(']')?;
+    let index: usize = path[open + 1..close].parse().ok()?;
+    let array_path = path[..open].replace('[', ".").replace(']', "");
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let array_path = array_path.trim_start_matches('.');
+    let item = json::get_path(&value, array_path)?.get(index)?;
+    let id = json::id_at(item, "id")
+        .map(|id| format!(", id {id:?}"))
+        .unwrap_or_default();
+    Some(format!(" (record {index}{id})"))
 }
 
 /// Find the target of relation `rel` in an RFC 8288 Link header value.
@@ -480,6 +515,45 @@ mod tests {
             "bad cursor"
         );
         assert_eq!(provider_message(b"oops"), "oops");
+    }
+
+    #[test]
+    fn shape_errors_name_the_path_and_the_record() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Contact {
+            id: String,
+            email: String,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Envelope {
+            results: Vec<Contact>,
+        }
+        let body = br#"{"results":[{"id":"1","email":"a"},{"id":"2","email":"b"},{"id":"403","email":5}]}"#;
+        let r = HttpResponse::new(
+            200,
+            vec![],
+            Bytes::from_static(body),
+            "GET /contacts".into(),
+        );
+        let err = r.json::<Envelope>().unwrap_err().to_string();
+        assert!(
+            err.contains("results[2].email") && err.contains("record 2, id \"403\""),
+            "{err}"
+        );
+        let r = HttpResponse::new(
+            200,
+            vec![],
+            Bytes::from_static(b"<html>"),
+            "GET /contacts".into(),
+        );
+        assert!(
+            r.json::<Envelope>()
+                .unwrap_err()
+                .to_string()
+                .contains("not valid JSON")
+        );
     }
 
     #[test]

@@ -81,21 +81,24 @@ pub fn records_at<T: DeserializeOwned>(body: &Value, path: &str) -> Result<Vec<T
         .iter()
         .enumerate()
         .map(|(i, item)| {
-            serde_path_to_error::deserialize(item).map_err(|e| {
-                let id = id_at(item, "id")
-                    .map(|id| format!(" (id {id:?})"))
-                    .unwrap_or_default();
-                let field = e.path().to_string();
-                let field = if field == "." {
-                    String::new()
-                } else {
-                    format!(" field {field:?}:")
-                };
-                SyncError::data(format!(
-                    "record {i}{id} at {where_} does not match its model:{field} {}",
-                    e.inner()
-                ))
-            })
+            // Plain deserialization first; a failure is re-run with path tracking to say where.
+            T::deserialize(item)
+                .or_else(|_| serde_path_to_error::deserialize(item))
+                .map_err(|e| {
+                    let id = id_at(item, "id")
+                        .map(|id| format!(" (id {id:?})"))
+                        .unwrap_or_default();
+                    let field = e.path().to_string();
+                    let field = if field == "." {
+                        String::new()
+                    } else {
+                        format!(" field {field:?}:")
+                    };
+                    SyncError::data(format!(
+                        "record {i}{id} at {where_} does not match its model:{field} {}",
+                        e.inner()
+                    ))
+                })
         })
         .collect()
 }

@@ -125,7 +125,9 @@ mod sync;
 
 pub use action::{Action, ActionSpec, ErasedAction};
 pub use context::{Connection, Logger, SyncContext};
-pub use erased::{ContextParts, ErasedPage, ErasedRecord, ErasedRequest, ErasedSync, SyncRunner};
+pub use erased::{
+    ContextParts, ErasedPage, ErasedRecord, ErasedRequest, ErasedSync, RecordJson, SyncRunner,
+};
 pub use error::{ErrorKind, SyncError, SyncResult};
 pub use frequency::{Frequency, MIN_FREQUENCY, parse_duration_text};
 pub use http::{

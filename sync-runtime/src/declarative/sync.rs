@@ -146,7 +146,7 @@ impl DeclarativeSync {
         };
         let mut max = running;
         for (i, record) in records.iter().enumerate() {
-            let Some(value) = get_path(&record.value, &inc.field) else {
+            let Some(value) = record.value().and_then(|v| get_path(v, &inc.field)) else {
                 continue;
             };
             if value.is_null() {

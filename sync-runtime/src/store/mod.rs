@@ -422,6 +422,22 @@ pub trait Store: Send + Sync + 'static {
     async fn commit_page(&self, key: &SyncKey, page: PageWrite)
     -> Result<ChangeCounts, StoreError>;
 
+    /// Commit several consecutive pages of one run, in order. Stores that can put them in one
+    /// transaction do (the default commits them one by one); either way each page's records,
+    /// cursor and checkpoint commit together, and a failure leaves the earlier pages of the
+    /// group committed or not as a whole transaction would.
+    async fn commit_pages(
+        &self,
+        key: &SyncKey,
+        pages: Vec<PageWrite>,
+    ) -> Result<Vec<ChangeCounts>, StoreError> {
+        let mut counts = Vec::with_capacity(pages.len());
+        for page in pages {
+            counts.push(self.commit_page(key, page).await?);
+        }
+        Ok(counts)
+    }
+
     /// End a run that did not complete its pass. Nothing committed is undone and nothing is
     /// deleted; the pass resumes on the next run.
     async fn end_run(

@@ -1,6 +1,7 @@
 //! The embedded SQLite store (WAL). One writer connection serializes commits; a second
 //! connection serves reads so listings never wait behind a page commit.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -152,9 +153,11 @@ impl SqliteStore {
             message: e.to_string(),
         };
         let writer = Connection::open(&path).map_err(open_err)?;
+        // Every statement of the commit path stays prepared (the default cache holds 16).
+        writer.set_prepared_statement_cache_capacity(64);
         writer
             .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;",
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA cache_size = -4096; PRAGMA wal_autocheckpoint = 8192;",
             )
             .map_err(open_err)?;
         writer.execute_batch(SCHEMA).map_err(open_err)?;
@@ -305,9 +308,27 @@ fn commit_page_tx(
     }
     let mut counts = ChangeCounts::default();
     {
-        let mut lookup = tx.prepare_cached(
-            "SELECT hash, last_action FROM records WHERE stream_id = ?1 AND id = ?2",
-        )?;
+        // What the cache holds for this page's ids, in one query instead of one per record;
+        // kept up to date below so an id repeated within the page sees its first occurrence.
+        let mut existing: HashMap<String, (i64, bool)> = HashMap::with_capacity(page.records.len());
+        {
+            let ids = serde_json::to_string(
+                &page
+                    .records
+                    .iter()
+                    .map(|r| r.id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .map_err(|e| StoreError::Database(format!("cannot encode record ids: {e}")))?;
+            let mut lookup = tx.prepare_cached(
+                "SELECT id, hash, last_action = 'DELETED' FROM records
+                 WHERE stream_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
+            )?;
+            let mut rows = lookup.query(params![stream, ids])?;
+            while let Some(row) = rows.next()? {
+                existing.insert(row.get(0)?, (row.get(1)?, row.get(2)?));
+            }
+        }
         let mut insert = tx.prepare_cached(
             "INSERT INTO records (stream_id, id, data, hash, first_seen_at, last_modified_at, last_action, deleted_at, cursor)
              VALUES (?1, ?2, ?3, ?4, ?5, ?5, 'ADDED', NULL, ?6)",
@@ -343,21 +364,20 @@ fn commit_page_tx(
                 {
                     cursor += 1;
                     counts.deleted += 1;
+                    existing.insert(record.id.clone(), (hash, true));
                 } else {
                     counts.unchanged += 1;
                 }
                 continue;
             }
-            let existing: Option<(i64, String)> = lookup
-                .query_row(params![stream, record.id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?;
-            match existing {
+            let before = existing.insert(record.id.clone(), (hash, false));
+            match before {
                 None => {
                     cursor += 1;
                     insert.execute(params![stream, record.id, record.json, hash, now, cursor])?;
                     counts.added += 1;
                 }
-                Some((_, action)) if action == "DELETED" => {
+                Some((_, true)) => {
                     cursor += 1;
                     update.execute(params![
                         stream,
@@ -370,7 +390,7 @@ fn commit_page_tx(
                     ])?;
                     counts.added += 1;
                 }
-                Some((old, _)) if old == hash => counts.unchanged += 1,
+                Some((old, false)) if old == hash => counts.unchanged += 1,
                 Some(_) => {
                     cursor += 1;
                     update.execute(params![
@@ -627,6 +647,25 @@ impl Store for SqliteStore {
         self.write(move |conn| {
             let tx = conn.transaction()?;
             let counts = commit_page_tx(&tx, &key, &page, webhooks)?;
+            tx.commit()?;
+            Ok(counts)
+        })
+        .await
+    }
+
+    async fn commit_pages(
+        &self,
+        key: &SyncKey,
+        pages: Vec<PageWrite>,
+    ) -> Result<Vec<ChangeCounts>, StoreError> {
+        let key = key.clone();
+        let webhooks = self.webhooks.load(Ordering::Relaxed);
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let counts = pages
+                .iter()
+                .map(|page| commit_page_tx(&tx, &key, page, webhooks))
+                .collect::<Result<Vec<_>, _>>()?;
             tx.commit()?;
             Ok(counts)
         })

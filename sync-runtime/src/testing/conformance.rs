@@ -597,8 +597,9 @@ impl Conformance {
             let hits = &mut secret_hits;
             let mut on_page = |p: &super::pages::WalkedPage| {
                 for record in &p.page.records {
+                    let value = record.to_value().unwrap_or_default();
                     for secret in &secrets {
-                        if let Some(at) = find_string(&record.value, secret, "") {
+                        if let Some(at) = find_string(&value, secret, "") {
                             hits.push(format!(
                                 "page {}: record id {:?} holds a credential of the connection at {at}",
                                 p.number, record.id

@@ -122,7 +122,12 @@ pub async fn walk(
                     record.id
                 ));
             }
-            if let Err(message) = validator.check(&record.value) {
+            // Every record against its schema, typed ones too: a dry run is where authors look.
+            let checked = record
+                .to_value()
+                .map_err(|e| e.to_string())
+                .and_then(|value| validator.check(&value));
+            if let Err(message) = checked {
                 problems.push(format!(
                     "page {number}: record {i} (id {:?}) {message}",
                     record.id
