@@ -291,10 +291,11 @@ async fn dispatch(command: Command, registry: Registry) -> Result<ExitCode, CliE
                 .unwrap_or_default();
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             loop {
-                let page = store.list_records(&query).await?;
-                for record in &page.records {
-                    use std::io::Write;
-                    let _ = writeln!(out, "{}", record.to_json());
+                use std::io::Write;
+                let page = store.list_records_json(&query, b'\n').await?;
+                if page.count > 0 {
+                    let _ = out.write_all(&page.json);
+                    let _ = out.write_all(b"\n");
                 }
                 match (all, page.next_cursor) {
                     (true, Some(next)) => query.cursor = Some(next),
