@@ -293,7 +293,8 @@ syncfn_incr_and_read() { # N P
   for rep in $(seq 1 "$REPEAT"); do
     start_serve "$dir/bench.db" "$dir.serve.$rep.log"
     local ticks0; ticks0=$(pid_ticks "$SERVE_PID")
-    measure "$dir.read.$rep.log" "$READER" --url "$SERVE_URL" --connection bench \
+    measure "$dir.read.$rep.log" env SYNCFN_SECRET_KEY="$BENCH_SECRET_KEY" "$READER" \
+      --url "$SERVE_URL" --connection bench \
       --model BenchContact --limit 1000
     local server_cpu server_rss client_cpu=$CPU lines
     server_cpu=$(awk -v a="$ticks0" -v b="$(pid_ticks "$SERVE_PID")" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", (b - a) / hz }')
