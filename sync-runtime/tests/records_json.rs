@@ -105,14 +105,13 @@ async fn both_listings(store: &SqliteStore, mut query: RecordQuery) -> Vec<(Vec<
     let mut pages = Vec::new();
     loop {
         let fast = store
-            .list_records_json(&query, b',')
+            .list_records_json(&query, b',', b"[".to_vec())
             .await
             .expect("fast listing");
         let parsed = store.list_records(&query).await.expect("parsed listing");
         let old: Vec<Value> = parsed.records.iter().map(|r| r.to_json()).collect();
         let old_array = serde_json::to_vec(&old).expect("serialise old records");
-        let mut fast_array = b"[".to_vec();
-        fast_array.extend_from_slice(&fast.json);
+        let mut fast_array = fast.json.clone();
         fast_array.push(b']');
         assert_eq!(
             fast.count,
@@ -186,7 +185,7 @@ async fn spliced_listing_honours_filters_like_the_parsed_one() {
     let mut deleted = RecordQuery::new("conn", MODEL);
     deleted.actions = vec![LastAction::Deleted];
     let listed = store
-        .list_records_json(&deleted, b'\n')
+        .list_records_json(&deleted, b'\n', Vec::new())
         .await
         .expect("list deleted");
     assert_eq!(listed.count, 2, "two tombstoned records are DELETED");
@@ -207,12 +206,12 @@ async fn spliced_listing_honours_filters_like_the_parsed_one() {
 async fn spliced_listing_of_an_unknown_model_is_empty() {
     let (store, _dir) = store_with(&tricky_records(), &[]).await;
     let listed = store
-        .list_records_json(&RecordQuery::new("conn", "Nope"), b',')
+        .list_records_json(&RecordQuery::new("conn", "Nope"), b',', b"[".to_vec())
         .await
         .expect("list unknown model");
     assert_eq!(
         (listed.json.as_slice(), listed.count, listed.next_cursor),
-        (&b""[..], 0, None),
-        "an unknown model lists nothing"
+        (&b"["[..], 0, None),
+        "an unknown model lists nothing and keeps the caller's prefix"
     );
 }

@@ -141,16 +141,17 @@ pub async fn records(
         })
         .collect::<ApiResult<_>>()?;
     query.ids = list(&params, "ids");
-    let page = service.store.list_records_json(&query, b',').await?;
-    Ok(records_body(&page))
+    // The body is built in one buffer: the store appends the records after the prefix.
+    let mut body = Vec::with_capacity(query.limit.min(1000) * 1024 + 64);
+    body.extend_from_slice(b"{\"records\":[");
+    let page = service.store.list_records_json(&query, b',', body).await?;
+    Ok(records_body(page))
 }
 
-/// The [`RecordsResponse`] JSON, built in one buffer from the store's pre-written records:
-/// `{"records":[…],"next_cursor":…}`, the bytes `Json(RecordsResponse)` would send.
-fn records_body(page: &RecordsJson) -> Response {
-    let mut body = Vec::with_capacity(page.json.len() + 64);
-    body.extend_from_slice(b"{\"records\":[");
-    body.extend_from_slice(&page.json);
+/// Finish the [`RecordsResponse`] JSON `{"records":[…],"next_cursor":…}` (the bytes
+/// `Json(RecordsResponse)` would send) around the records the store appended.
+fn records_body(page: RecordsJson) -> Response {
+    let mut body = page.json;
     body.extend_from_slice(b"],\"next_cursor\":");
     match &page.next_cursor {
         Some(cursor) => {

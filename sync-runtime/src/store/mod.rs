@@ -310,10 +310,11 @@ pub struct RecordPage {
 ///
 /// Each record is its fields plus `_metadata`, byte for byte
 /// `serde_json::to_vec(&record.to_json())` of the matching [`StoredRecord`]; records are joined
-/// by the separator the caller chose (no separator after the last one).
+/// by the separator the caller chose (no separator after the last one) and appended to the
+/// buffer the caller passed in, after whatever it already held.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordsJson {
-    /// The records' JSON, joined by the separator.
+    /// The caller's buffer with the records' JSON appended, joined by the separator.
     pub json: Vec<u8>,
     /// How many records `json` holds.
     pub count: usize,
@@ -454,9 +455,10 @@ pub trait Store: Send + Sync + 'static {
     /// List records after a cursor.
     async fn list_records(&self, query: &RecordQuery) -> Result<RecordPage, StoreError>;
 
-    /// The same listing as [`list_records`](Self::list_records), written as JSON into one
-    /// buffer with each record's records-API form joined by `separator` (`b','` for a JSON
-    /// array, `b'\n'` for JSON lines; canonical JSON never holds a raw newline).
+    /// The same listing as [`list_records`](Self::list_records), written as JSON: each
+    /// record's records-API form, joined by `separator` (`b','` for a JSON array, `b'\n'` for
+    /// JSON lines; canonical JSON never holds a raw newline), appended to `buffer` so a caller
+    /// can write its own prefix first and send the whole body without another copy.
     ///
     /// The default serialises [`StoredRecord::to_json`]; a store that keeps canonical JSON
     /// overrides it to splice `_metadata` into the stored bytes without parsing them.
@@ -464,9 +466,10 @@ pub trait Store: Send + Sync + 'static {
         &self,
         query: &RecordQuery,
         separator: u8,
+        buffer: Vec<u8>,
     ) -> Result<RecordsJson, StoreError> {
         let page = self.list_records(query).await?;
-        let mut json = Vec::new();
+        let mut json = buffer;
         for (i, record) in page.records.iter().enumerate() {
             if i > 0 {
                 json.push(separator);

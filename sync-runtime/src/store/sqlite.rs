@@ -812,19 +812,20 @@ impl Store for SqliteStore {
         &self,
         query: &RecordQuery,
         separator: u8,
+        buffer: Vec<u8>,
     ) -> Result<RecordsJson, StoreError> {
         let (query, after) = listing_query(query)?;
         self.read(move |conn| {
+            let mut json = buffer;
             let Some((sql, args)) = listing_sql(conn, &query, after)? else {
                 return Ok(RecordsJson {
-                    json: Vec::new(),
+                    json,
                     count: 0,
                     next_cursor: None,
                 });
             };
             let mut stmt = conn.prepare_cached(&sql)?;
             let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
-            let mut json = Vec::new();
             let mut count = 0;
             let mut last_cursor = 0;
             while let Some(row) = rows.next()? {
@@ -833,8 +834,12 @@ impl Store for SqliteStore {
                 }
                 let id = row.get_ref(0)?.as_str().map_err(column)?;
                 let cursor: i64 = row.get(6)?;
-                let action = LastAction::parse(row.get_ref(4)?.as_str().map_err(column)?)
-                    .unwrap_or(LastAction::Updated);
+                let action = match row.get_ref(4)?.as_str().map_err(column)? {
+                    "ADDED" => LastAction::Added,
+                    "DELETED" => LastAction::Deleted,
+                    "UPDATED" => LastAction::Updated,
+                    other => LastAction::parse(other).unwrap_or(LastAction::Updated),
+                };
                 let meta = MetadataRef {
                     first_seen_at: row.get_ref(2)?.as_str().map_err(column)?,
                     last_modified_at: row.get_ref(3)?.as_str().map_err(column)?,
