@@ -23,7 +23,9 @@
 #   full      first full sync into an empty store
 #   resync    a full pass again with nothing changed (syncfn: `run --reset`; must write 0 rows)
 #   incr      incremental sync after --changed-pct % of the contacts changed
-#   read      reading every record back, 1,000 per page
+#   read      reading every record back, 1,000 per page: syncfn through the HTTP records API
+#             (`syncfn serve`, paged by bench-read over one keep-alive connection; CPU and peak
+#             RSS are the server's), dlt with a cursor on its destination database
 # and counts the provider's requests per run (a full pass must send exactly ceil(N/P)).
 # Results: $OUT/results.tsv (one row per run) and $OUT/summary.md (medians and ratios).
 set -euo pipefail
@@ -54,7 +56,7 @@ while [[ $# -gt 0 ]]; do
     --phases) PHASES=${2:?--phases needs a value}; shift 2 ;;
     --timeout) RUN_TIMEOUT=${2:?--timeout needs a value}; shift 2 ;;
     --no-build) BUILD=0; shift ;;
-    -h|--help) sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
@@ -90,12 +92,13 @@ command -v python3 >/dev/null || die "python3 is needed for the summary (and dlt
 
 if [[ $BUILD -eq 1 ]]; then
   say "building syncfn and bench-provider (release)"
-  (cd "$ROOT" && cargo build --release -q -p syncfn --bin syncfn -p syncfn-bench --bin bench-provider) \
+  (cd "$ROOT" && cargo build --release -q -p syncfn --bin syncfn -p syncfn-bench --bin bench-provider --bin bench-read) \
     || die "release build failed"
 fi
 SYNCFN=$ROOT/target/release/syncfn
 PROVIDER=$ROOT/target/release/bench-provider
-[[ -x $SYNCFN && -x $PROVIDER ]] || die "missing $SYNCFN or $PROVIDER: run without --no-build"
+READER=$ROOT/target/release/bench-read
+[[ -x $SYNCFN && -x $PROVIDER && -x $READER ]] || die "missing $SYNCFN, $PROVIDER or $READER: run without --no-build"
 
 VENV=$ROOT/bench/.venv
 if [[ -n $DLT ]]; then
@@ -125,7 +128,7 @@ stop_provider() {
     PROVIDER_PID=""
   fi
 }
-trap stop_provider EXIT
+trap 'stop_provider; stop_serve' EXIT
 
 # start_provider N P REVISION
 start_provider() {
@@ -158,6 +161,38 @@ provider_ticks() {
   fi
 }
 CLK_TCK=$(getconf CLK_TCK)
+
+# --- records API server (read phase) ---------------------------------------------------------
+SERVE_PID=""
+SERVE_URL=""
+BENCH_SECRET_KEY=sk-bench-$RANDOM$RANDOM
+BENCH_ENCRYPTION_KEY=$(head -c 32 /dev/urandom | base64)
+stop_serve() {
+  if [[ -n $SERVE_PID ]]; then
+    kill "$SERVE_PID" 2>/dev/null || true
+    wait "$SERVE_PID" 2>/dev/null || true
+    SERVE_PID=""
+  fi
+}
+
+# start_serve DB LOG: `syncfn serve` on a free loopback port; sets SERVE_PID and SERVE_URL.
+start_serve() {
+  stop_serve
+  SYNCFN_SECRET_KEY=$BENCH_SECRET_KEY SYNCFN_ENCRYPTION_KEY=$BENCH_ENCRYPTION_KEY \
+    "$SYNCFN" serve --db "$1" --listen 127.0.0.1:0 >"$2" 2>&1 &
+  SERVE_PID=$!
+  local waited=0
+  until grep -q '^listening on http://' "$2"; do
+    kill -0 "$SERVE_PID" 2>/dev/null || die "syncfn serve exited: $(tail -3 "$2")"
+    sleep 0.1
+    waited=$((waited + 1))
+    [[ $waited -lt 300 ]] || die "syncfn serve not listening after 30 s: see $2"
+  done
+  SERVE_URL=$(grep -m1 -o 'http://[0-9.:]*' "$2")
+}
+
+# CPU ticks (user+sys) of process PID so far.
+pid_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 # --- measurement ----------------------------------------------------------------------------
 # measure LOG CMD...: runs CMD under /usr/bin/time -v with stdout+stderr to LOG; sets WALL, CPU,
@@ -255,17 +290,23 @@ syncfn_incr_and_read() { # N P
     row syncfn "$n" "$p" incr "$rep" "$SERVED" "$(( (SERVED + p - 1) / p ))" "$updated" "$status"
   done
   want read || return 0
-  if "$SYNCFN" serve --help >/dev/null 2>&1; then
-    say "note: 'syncfn serve' exists but this runner does not drive it yet; reading back with 'syncfn records --all --limit 1000'"
-  else
-    say "note: no 'syncfn serve' in this build: reading back with 'syncfn records --all --limit 1000' (CLI, not the HTTP records API)"
-  fi
   for rep in $(seq 1 "$REPEAT"); do
-    measure "$dir.read.$rep.log" bash -c "'$SYNCFN' records --connection bench --model BenchContact \
-      --db '$dir/bench.db' --all --limit 1000 | wc -l >'$dir.read.$rep.count'"
-    local lines; lines=$(cat "$dir.read.$rep.count")
-    status=cli-records
+    start_serve "$dir/bench.db" "$dir.serve.$rep.log"
+    local ticks0; ticks0=$(pid_ticks "$SERVE_PID")
+    measure "$dir.read.$rep.log" env SYNCFN_SECRET_KEY="$BENCH_SECRET_KEY" "$READER" \
+      --url "$SERVE_URL" --connection bench \
+      --model BenchContact --limit 1000
+    local server_cpu server_rss client_cpu=$CPU lines
+    server_cpu=$(awk -v a="$ticks0" -v b="$(pid_ticks "$SERVE_PID")" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", (b - a) / hz }')
+    server_rss=$(awk '/^VmHWM:/ { print $2 }' "/proc/$SERVE_PID/status")
+    stop_serve
+    lines=$(field records "$dir.read.$rep.log")
+    # The row reports the server: its CPU while serving and its peak RSS; wall and records/s
+    # are end to end as the client saw them.
+    [[ ${TIMED_OUT:-0} -eq 1 ]] || { CPU=$server_cpu; RSS_KB=$server_rss; }
+    status=http-records
     [[ $lines -eq $n ]] || status="$status,READ_${lines}_NOT_${n}"
+    say "read client: cpu=${client_cpu}s $(grep -o 'records_per_s=[0-9]*' "$dir.read.$rep.log" || true)"
     REQUESTS=0
     row syncfn "$n" "$p" read "$rep" "$lines" 0 0 "$status"
   done

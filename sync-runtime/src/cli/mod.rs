@@ -290,12 +290,17 @@ async fn dispatch(command: Command, registry: Registry) -> Result<ExitCode, CliE
                 })
                 .unwrap_or_default();
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            // One buffer reused page after page: memory stays bounded by --limit.
+            let mut buffer = Vec::new();
             loop {
-                let page = store.list_records(&query).await?;
-                for record in &page.records {
-                    use std::io::Write;
-                    let _ = writeln!(out, "{}", record.to_json());
+                use std::io::Write;
+                let mut page = store.list_records_json(&query, b'\n', buffer).await?;
+                if page.count > 0 {
+                    page.json.push(b'\n');
+                    let _ = out.write_all(&page.json);
                 }
+                page.json.clear();
+                buffer = page.json;
                 match (all, page.next_cursor) {
                     (true, Some(next)) => query.cursor = Some(next),
                     _ => break,

@@ -5,13 +5,17 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::context::Service;
 use super::error::{ApiError, ApiResult};
-use crate::store::{LastAction, MAX_LIST_LIMIT, RecordQuery, RunRecord, parse_timestamp};
+use crate::store::{
+    LastAction, MAX_LIST_LIMIT, RecordQuery, RecordsJson, RunRecord, parse_timestamp,
+};
 
 /// A page of records in cursor order.
 #[derive(Debug, Serialize, ToSchema)]
@@ -89,7 +93,7 @@ const RECORD_PARAMS: [&str; 7] = [
 pub async fn records(
     State(service): State<Arc<Service>>,
     Query(params): Query<HashMap<String, String>>,
-) -> ApiResult<Json<RecordsResponse>> {
+) -> ApiResult<Response> {
     if let Some(unknown) = params.keys().find(|k| !RECORD_PARAMS.contains(&k.as_str())) {
         return Err(ApiError::invalid(format!(
             "unknown query parameter {unknown:?} (available: {})",
@@ -137,11 +141,33 @@ pub async fn records(
         })
         .collect::<ApiResult<_>>()?;
     query.ids = list(&params, "ids");
-    let page = service.store.list_records(&query).await?;
-    Ok(Json(RecordsResponse {
-        records: page.records.iter().map(|r| r.to_json()).collect(),
-        next_cursor: page.next_cursor,
-    }))
+    // The body is built in one buffer: the store appends the records after the prefix.
+    let mut body = Vec::with_capacity(query.limit.min(1000) * 1024 + 64);
+    body.extend_from_slice(b"{\"records\":[");
+    let page = service.store.list_records_json(&query, b',', body).await?;
+    Ok(records_body(page))
+}
+
+/// Finish the [`RecordsResponse`] JSON `{"records":[…],"next_cursor":…}` (the bytes
+/// `Json(RecordsResponse)` would send) around the records the store appended.
+fn records_body(page: RecordsJson) -> Response {
+    let mut body = page.json;
+    body.extend_from_slice(b"],\"next_cursor\":");
+    match &page.next_cursor {
+        Some(cursor) => {
+            serde_json::to_writer(&mut body, cursor).expect("writing to a Vec cannot fail")
+        }
+        None => body.extend_from_slice(b"null"),
+    }
+    body.push(b'}');
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// `GET /runs?connection_id&limit`

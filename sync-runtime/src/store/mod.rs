@@ -6,6 +6,7 @@
 //! of a pass also completes the run (full-refresh diff, checkpoint promotion) in that same
 //! transaction. A crash therefore loses at most the page in flight.
 
+mod record_json;
 mod service;
 mod sqlite;
 mod sqlite_service;
@@ -305,6 +306,22 @@ pub struct RecordPage {
     pub next_cursor: Option<String>,
 }
 
+/// A page of records already written as the records API's JSON, in one buffer.
+///
+/// Each record is its fields plus `_metadata`, byte for byte
+/// `serde_json::to_vec(&record.to_json())` of the matching [`StoredRecord`]; records are joined
+/// by the separator the caller chose (no separator after the last one) and appended to the
+/// buffer the caller passed in, after whatever it already held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordsJson {
+    /// The caller's buffer with the records' JSON appended, joined by the separator.
+    pub json: Vec<u8>,
+    /// How many records `json` holds.
+    pub count: usize,
+    /// Pass this back to continue; `None` when nothing more was there.
+    pub next_cursor: Option<String>,
+}
+
 /// A run's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -453,6 +470,36 @@ pub trait Store: Send + Sync + 'static {
 
     /// List records after a cursor.
     async fn list_records(&self, query: &RecordQuery) -> Result<RecordPage, StoreError>;
+
+    /// The same listing as [`list_records`](Self::list_records), written as JSON: each
+    /// record's records-API form, joined by `separator` (`b','` for a JSON array, `b'\n'` for
+    /// JSON lines; canonical JSON never holds a raw newline), appended to `buffer` so a caller
+    /// can write its own prefix first and send the whole body without another copy.
+    ///
+    /// The default serialises [`StoredRecord::to_json`]; a store that keeps canonical JSON
+    /// overrides it to splice `_metadata` into the stored bytes without parsing them.
+    async fn list_records_json(
+        &self,
+        query: &RecordQuery,
+        separator: u8,
+        buffer: Vec<u8>,
+    ) -> Result<RecordsJson, StoreError> {
+        let page = self.list_records(query).await?;
+        let mut json = buffer;
+        for (i, record) in page.records.iter().enumerate() {
+            if i > 0 {
+                json.push(separator);
+            }
+            serde_json::to_writer(&mut json, &record.to_json()).map_err(|e| {
+                StoreError::Database(format!("cannot write record {}: {e}", record.id))
+            })?;
+        }
+        Ok(RecordsJson {
+            json,
+            count: page.records.len(),
+            next_cursor: page.next_cursor,
+        })
+    }
 
     /// Run history, newest first; filtered by connection when given.
     async fn list_runs(

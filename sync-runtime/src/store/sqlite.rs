@@ -10,12 +10,13 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params, types::Value 
 use serde_json::Value;
 use sync_sdk::{DeletionStrategy, SyncKind};
 
+use super::record_json::{self, MetadataRef};
 use super::service::{ClaimedTrigger, OutboxMessage, Schedule};
 use super::sqlite_service as service;
 use super::{
     ChangeCounts, LastAction, MAX_LIST_LIMIT, PageEnd, PageWrite, RecordMetadata, RecordPage,
-    RecordQuery, RequestStats, RunEnd, RunRecord, RunStart, RunStatus, StartOptions, Store,
-    StoreError, StoredConnection, StoredRecord, SyncKey, now_timestamp, parse_timestamp,
+    RecordQuery, RecordsJson, RequestStats, RunEnd, RunRecord, RunStart, RunStatus, StartOptions,
+    Store, StoreError, StoredConnection, StoredRecord, SyncKey, now_timestamp, parse_timestamp,
 };
 
 const SCHEMA_VERSION: i64 = 1;
@@ -126,6 +127,82 @@ pub(crate) fn decode_cursor(s: &str) -> Result<i64, StoreError> {
     Err(StoreError::Invalid(format!(
         "invalid cursor {s:?}: pass back a cursor from a record's _metadata.cursor or a listing's next_cursor"
     )))
+}
+
+/// A listing column of an unexpected type.
+fn column(e: rusqlite::types::FromSqlError) -> StoreError {
+    StoreError::Database(format!("records listing: unexpected column type: {e}"))
+}
+
+/// Validate a listing request: the normalised query (times in the stored spelling) and the
+/// cursor to start after.
+fn listing_query(query: &RecordQuery) -> Result<(RecordQuery, i64), StoreError> {
+    if query.limit == 0 || query.limit > MAX_LIST_LIMIT {
+        return Err(StoreError::Invalid(format!(
+            "limit {} is out of range: use 1 to {MAX_LIST_LIMIT}",
+            query.limit
+        )));
+    }
+    let after = match &query.cursor {
+        Some(c) => decode_cursor(c)?,
+        None => 0,
+    };
+    let mut query = query.clone();
+    // Stored times are fixed-width UTC text; compare against the same spelling.
+    query.modified_after = query
+        .modified_after
+        .as_deref()
+        .map(parse_timestamp)
+        .transpose()
+        .map_err(|e| StoreError::Invalid(format!("modified_after: {e}")))?;
+    Ok((query, after))
+}
+
+/// The listing's SQL and arguments, `None` when the (connection, model) has no records at all.
+/// Columns: id, data, first_seen_at, last_modified_at, last_action, deleted_at, cursor.
+fn listing_sql(
+    conn: &Connection,
+    query: &RecordQuery,
+    after: i64,
+) -> Result<Option<(String, Vec<SqlValue>)>, StoreError> {
+    let stream: Option<i64> = conn
+        .query_row(
+            "SELECT stream_id FROM streams WHERE connection_id = ?1 AND model = ?2",
+            params![query.connection_id, query.model],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(stream) = stream else {
+        return Ok(None);
+    };
+    let mut sql = String::from(
+        "SELECT id, data, first_seen_at, last_modified_at, last_action, deleted_at, cursor
+         FROM records WHERE stream_id = ? AND cursor > ?",
+    );
+    let mut args: Vec<SqlValue> = vec![SqlValue::Integer(stream), SqlValue::Integer(after)];
+    if !query.actions.is_empty() {
+        sql.push_str(" AND last_action IN (");
+        for (i, a) in query.actions.iter().enumerate() {
+            sql.push_str(if i == 0 { "?" } else { ",?" });
+            args.push(SqlValue::Text(a.as_str().into()));
+        }
+        sql.push(')');
+    }
+    if let Some(t) = &query.modified_after {
+        sql.push_str(" AND last_modified_at >= ?");
+        args.push(SqlValue::Text(t.clone()));
+    }
+    if !query.ids.is_empty() {
+        sql.push_str(" AND id IN (");
+        for (i, id) in query.ids.iter().enumerate() {
+            sql.push_str(if i == 0 { "?" } else { ",?" });
+            args.push(SqlValue::Text(id.clone()));
+        }
+        sql.push(')');
+    }
+    sql.push_str(" ORDER BY cursor LIMIT ?");
+    args.push(SqlValue::Integer(query.limit as i64));
+    Ok(Some((sql, args)))
 }
 
 fn json_text(value: &Option<Value>) -> Option<String> {
@@ -729,65 +806,14 @@ impl Store for SqliteStore {
     }
 
     async fn list_records(&self, query: &RecordQuery) -> Result<RecordPage, StoreError> {
-        if query.limit == 0 || query.limit > MAX_LIST_LIMIT {
-            return Err(StoreError::Invalid(format!(
-                "limit {} is out of range: use 1 to {MAX_LIST_LIMIT}",
-                query.limit
-            )));
-        }
-        let after = match &query.cursor {
-            Some(c) => decode_cursor(c)?,
-            None => 0,
-        };
-        let mut query = query.clone();
-        // Stored times are fixed-width UTC text; compare against the same spelling.
-        query.modified_after = query
-            .modified_after
-            .as_deref()
-            .map(parse_timestamp)
-            .transpose()
-            .map_err(|e| StoreError::Invalid(format!("modified_after: {e}")))?;
+        let (query, after) = listing_query(query)?;
         self.read(move |conn| {
-            let stream: Option<i64> = conn
-                .query_row(
-                    "SELECT stream_id FROM streams WHERE connection_id = ?1 AND model = ?2",
-                    params![query.connection_id, query.model],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let Some(stream) = stream else {
+            let Some((sql, args)) = listing_sql(conn, &query, after)? else {
                 return Ok(RecordPage {
                     records: Vec::new(),
                     next_cursor: None,
                 });
             };
-            let mut sql = String::from(
-                "SELECT id, data, first_seen_at, last_modified_at, last_action, deleted_at, cursor
-                 FROM records WHERE stream_id = ? AND cursor > ?",
-            );
-            let mut args: Vec<SqlValue> = vec![SqlValue::Integer(stream), SqlValue::Integer(after)];
-            if !query.actions.is_empty() {
-                sql.push_str(" AND last_action IN (");
-                for (i, a) in query.actions.iter().enumerate() {
-                    sql.push_str(if i == 0 { "?" } else { ",?" });
-                    args.push(SqlValue::Text(a.as_str().into()));
-                }
-                sql.push(')');
-            }
-            if let Some(t) = &query.modified_after {
-                sql.push_str(" AND last_modified_at >= ?");
-                args.push(SqlValue::Text(t.clone()));
-            }
-            if !query.ids.is_empty() {
-                sql.push_str(" AND id IN (");
-                for (i, id) in query.ids.iter().enumerate() {
-                    sql.push_str(if i == 0 { "?" } else { ",?" });
-                    args.push(SqlValue::Text(id.clone()));
-                }
-                sql.push(')');
-            }
-            sql.push_str(" ORDER BY cursor LIMIT ?");
-            args.push(SqlValue::Integer(query.limit as i64));
             let mut stmt = conn.prepare_cached(&sql)?;
             let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
             let mut records = Vec::new();
@@ -816,6 +842,64 @@ impl Store for SqliteStore {
             Ok(RecordPage {
                 records,
                 next_cursor,
+            })
+        })
+        .await
+    }
+
+    async fn list_records_json(
+        &self,
+        query: &RecordQuery,
+        separator: u8,
+        buffer: Vec<u8>,
+    ) -> Result<RecordsJson, StoreError> {
+        let (query, after) = listing_query(query)?;
+        self.read(move |conn| {
+            let mut json = buffer;
+            let Some((sql, args)) = listing_sql(conn, &query, after)? else {
+                return Ok(RecordsJson {
+                    json,
+                    count: 0,
+                    next_cursor: None,
+                });
+            };
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+            let mut count = 0;
+            let mut last_cursor = 0;
+            while let Some(row) = rows.next()? {
+                if count > 0 {
+                    json.push(separator);
+                }
+                let id = row.get_ref(0)?.as_str().map_err(column)?;
+                let cursor: i64 = row.get(6)?;
+                let action = match row.get_ref(4)?.as_str().map_err(column)? {
+                    "ADDED" => LastAction::Added,
+                    "DELETED" => LastAction::Deleted,
+                    "UPDATED" => LastAction::Updated,
+                    other => LastAction::parse(other).unwrap_or(LastAction::Updated),
+                };
+                let meta = MetadataRef {
+                    first_seen_at: row.get_ref(2)?.as_str().map_err(column)?,
+                    last_modified_at: row.get_ref(3)?.as_str().map_err(column)?,
+                    last_action: action.as_str(),
+                    deleted_at: row.get_ref(5)?.as_str_or_null().map_err(column)?,
+                    cursor,
+                };
+                record_json::write_record(
+                    row.get_ref(1)?.as_bytes().map_err(column)?,
+                    &meta,
+                    &mut json,
+                )
+                .map_err(|e| StoreError::Database(format!("record {id:?}: {e}")))?;
+                count += 1;
+                last_cursor = cursor;
+            }
+            Ok(RecordsJson {
+                json,
+                count,
+                next_cursor: (count > 0 && count == query.limit)
+                    .then(|| encode_cursor(last_cursor)),
             })
         })
         .await
