@@ -234,7 +234,7 @@ impl SqliteStore {
         writer.set_prepared_statement_cache_capacity(64);
         writer
             .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA cache_size = -4096; PRAGMA wal_autocheckpoint = 8192;",
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA cache_size = -2048; PRAGMA wal_autocheckpoint = 8192;",
             )
             .map_err(open_err)?;
         writer.execute_batch(SCHEMA).map_err(open_err)?;
