@@ -28,6 +28,8 @@ use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::fake_dataset::{self, Versioned};
+
 /// A failure the fake serves instead of a page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -62,6 +64,18 @@ struct Contact {
     revision: u64,
     /// Fields set by `POST /contacts`, served instead of the generated ones.
     fields: serde_json::Map<String, Value>,
+}
+
+impl Versioned for Contact {
+    fn revise(&mut self, clock: u64) {
+        self.revision += 1;
+        self.updated = clock;
+    }
+
+    fn archive(&mut self, clock: u64) {
+        self.archived = true;
+        self.updated = clock;
+    }
 }
 
 #[derive(Debug, Default)]
@@ -266,30 +280,12 @@ impl FakeCrm {
 
     /// Change the content of these contacts (new revision and `updated_at`).
     pub fn update(&self, ids: &[u64]) {
-        self.with(|s| {
-            for id in ids {
-                s.clock += 1;
-                let clock = s.clock;
-                if let Some(c) = s.contacts.get_mut(id) {
-                    c.revision += 1;
-                    c.updated = clock;
-                }
-            }
-        })
+        self.with(|s| fake_dataset::revise(&mut s.contacts, &mut s.clock, ids))
     }
 
     /// Archive these contacts (served with `"archived": true`, a tombstone).
     pub fn archive(&self, ids: &[u64]) {
-        self.with(|s| {
-            for id in ids {
-                s.clock += 1;
-                let clock = s.clock;
-                if let Some(c) = s.contacts.get_mut(id) {
-                    c.archived = true;
-                    c.updated = clock;
-                }
-            }
-        })
+        self.with(|s| fake_dataset::archive(&mut s.contacts, &mut s.clock, ids))
     }
 
     /// Remove these contacts entirely (only a full-refresh diff notices).

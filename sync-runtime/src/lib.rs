@@ -18,6 +18,7 @@ pub mod crypto;
 pub mod declarative;
 pub mod driver;
 pub mod fake_crm;
+mod fake_dataset;
 pub mod http;
 pub mod registry;
 pub mod scheduler;

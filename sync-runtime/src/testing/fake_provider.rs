@@ -33,6 +33,8 @@ use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::fake_dataset::{self, Versioned};
+
 type RecordFn = Arc<dyn Fn(u64, u64) -> Value + Send + Sync>;
 
 const BASE_EPOCH: i64 = 1_704_067_200; // 2024-01-01T00:00:00Z
@@ -157,6 +159,18 @@ struct Item {
     archived: bool,
 }
 
+impl Versioned for Item {
+    fn revise(&mut self, clock: u64) {
+        self.revision += 1;
+        self.updated = clock;
+    }
+
+    fn archive(&mut self, clock: u64) {
+        self.archived = true;
+        self.updated = clock;
+    }
+}
+
 #[derive(Debug)]
 struct FakeState {
     items: BTreeMap<u64, Item>,
@@ -228,30 +242,12 @@ impl FakeProvider {
 
     /// Change these items (next revision, new `updated_at`).
     pub fn update(&self, ids: &[u64]) {
-        self.with(|s| {
-            for id in ids {
-                s.clock += 1;
-                let clock = s.clock;
-                if let Some(item) = s.items.get_mut(id) {
-                    item.revision += 1;
-                    item.updated = clock;
-                }
-            }
-        })
+        self.with(|s| fake_dataset::revise(&mut s.items, &mut s.clock, ids))
     }
 
     /// Archive these items (served with `"archived": true`).
     pub fn archive(&self, ids: &[u64]) {
-        self.with(|s| {
-            for id in ids {
-                s.clock += 1;
-                let clock = s.clock;
-                if let Some(item) = s.items.get_mut(id) {
-                    item.archived = true;
-                    item.updated = clock;
-                }
-            }
-        })
+        self.with(|s| fake_dataset::archive(&mut s.items, &mut s.clock, ids))
     }
 
     /// Remove these items entirely (only a full-refresh diff notices).
