@@ -1,6 +1,8 @@
 //! The page loop. For each page: fetch → validate → canonicalize and hash → commit records,
-//! page cursor and checkpoint in one transaction. Page k+1 is fetched and prepared while page
-//! k commits (at most two pages in flight), so fetching, parsing and writing overlap.
+//! page cursor and checkpoint in one transaction. The next pages are fetched and prepared while
+//! earlier ones commit (at most [`PAGES_AHEAD`] wait), so fetching, parsing and writing overlap;
+//! pages already waiting commit together in one transaction, each with its own cursor and
+//! checkpoint, in order.
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -102,8 +102,8 @@
 //! changed with `syncfn records --connection acme --model Contact --cursor <last cursor>`.
 //!
 //! ## What the runtime guarantees
-//! - Records, page cursor and checkpoint commit in one transaction: a crash loses at most the
-//!   page in flight and the next run resumes there, reporting no change twice.
+//! - Records, page cursor and checkpoint commit in one transaction: a crash loses only pages
+//!   fetched but not yet committed, and the next run resumes there, reporting no change twice.
 //! - An unchanged record (same canonical JSON) is neither written nor reported.
 //! - With [`DeletionStrategy::FullRefresh`] only a *completed* full pass deletes records.
 //! - Memory is bounded by a few pages, whatever the dataset size.
