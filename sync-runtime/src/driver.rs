@@ -1,6 +1,6 @@
 //! The page loop. For each page: fetch → validate → canonicalize and hash → commit records,
 //! page cursor and checkpoint in one transaction. The next pages are fetched and prepared while
-//! earlier ones commit (at most [`PAGES_AHEAD`] wait), so fetching, parsing and writing overlap;
+//! earlier ones commit (at most `PAGES_AHEAD` wait), so fetching, parsing and writing overlap;
 //! pages already waiting commit together in one transaction, each with its own cursor and
 //! checkpoint, in order.
 
