@@ -31,6 +31,9 @@ use crate::validate::RecordValidator;
 /// Prepared pages that may wait for the commit stage (bounds memory: at most this many pages
 /// plus the one being fetched and the group committing).
 const PAGES_AHEAD: usize = 3;
+/// Records that may wait for the commit stage before the next page is fetched (bounds memory
+/// when pages are big: at page size 1,000 one page waits while another commits).
+const RECORDS_WAITING: usize = 1_000;
 /// Most pages one group commit takes.
 const MAX_GROUP_PAGES: u64 = 4;
 /// A group commit stops adding pages past this many records.
@@ -175,6 +178,8 @@ impl std::fmt::Debug for Driver {
 }
 
 struct PreparedPage {
+    /// Its share of the records-in-flight budget, returned when the commit stage takes it.
+    budget: Option<tokio::sync::OwnedSemaphorePermit>,
     number: u64,
     records: Vec<PreparedRecord>,
     deleted_ids: Vec<String>,
@@ -224,6 +229,7 @@ fn prepare(
         });
     }
     Ok(PreparedPage {
+        budget: None,
         number,
         records,
         deleted_ids: page.deleted_ids,
@@ -371,13 +377,24 @@ impl Driver {
         let mut cursor = start.cursor.clone();
         let mut checkpoint = start.checkpoint.clone();
         let first_page = start.pages_done + 1;
+        let budget = Arc::new(tokio::sync::Semaphore::new(RECORDS_WAITING));
         let fetcher = tokio::spawn(async move {
             let mut seen_cursors: HashSet<u64> = HashSet::new();
+            // The next page is fetched only once the records waiting for the commit stage
+            // leave room for a page like the last one: with big pages one waits, not three.
+            let mut last_len: usize = 1;
             if let Some(c) = &cursor {
                 seen_cursors.insert(hash(c.as_bytes()));
             }
             let mut number = first_page;
             loop {
+                let Ok(permit) = budget
+                    .clone()
+                    .acquire_many_owned(last_len.clamp(1, RECORDS_WAITING) as u32)
+                    .await
+                else {
+                    return;
+                };
                 let request = ErasedRequest::new(
                     filter.as_ref(),
                     cursor.as_deref(),
@@ -388,13 +405,15 @@ impl Driver {
                     Ok(page) => prepare(page, &validator, number),
                     Err(e) => Err(e.context(format!("page {number}"))),
                 };
-                let page = match result {
+                let mut page = match result {
                     Ok(page) => page,
                     Err(e) => {
                         let _ = tx.send(Err(e)).await;
                         return;
                     }
                 };
+                last_len = page.records.len();
+                page.budget = Some(permit);
                 let next = page.next_cursor.clone();
                 checkpoint = page.checkpoint.clone();
                 if let Some(next) = &next
