@@ -7,15 +7,14 @@ use fake::{API_TOKEN, FakeZendesk, USER};
 use serde_json::json;
 use sync_runtime::testing::fixture::RecordedRequest;
 use sync_runtime::testing::harness::change_actions;
-use sync_runtime::testing::{Harness, ReplayProvider, serve_router};
+use sync_runtime::testing::{Harness, ReplayProvider};
 use sync_sdk::ErrorKind;
 
 /// Serve the fake on 127.0.0.1 behind a proxy that logs every request; returns the proxy.
 async fn start(fake: &FakeZendesk) -> ReplayProvider {
-    let base = serve_router(fake.router()).await.expect("bind the fake");
-    ReplayProvider::forward(&base)
+    ReplayProvider::logging(fake.router())
         .await
-        .expect("start the logging proxy")
+        .expect("serve the fake behind a logging proxy")
 }
 
 fn harness(provider: &ReplayProvider, password: &str) -> Harness {

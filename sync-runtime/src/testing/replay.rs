@@ -125,6 +125,19 @@ impl ReplayProvider {
         .await
     }
 
+    /// Serve `router` (a crate's loopback fake of its provider) on 127.0.0.1 behind a
+    /// forwarding replay provider, so a test can read every request the sync sent from
+    /// [`received`](Self::received).
+    ///
+    /// # Errors
+    /// A port cannot be bound.
+    pub async fn logging(router: axum::Router) -> Result<Self, TestingError> {
+        let upstream = super::serve_router(router)
+            .await
+            .map_err(|e| TestingError::Setup(format!("cannot bind the fake provider: {e}")))?;
+        Self::forward(&upstream).await
+    }
+
     async fn start(backend: Backend) -> Result<Self, TestingError> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
             .await
