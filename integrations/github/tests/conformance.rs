@@ -65,14 +65,7 @@ async fn issues_conform_over_recorded_fixtures() {
         .await
         .unwrap_or_else(|failure| panic!("{failure}"));
     eprintln!("{report}");
-    assert!(
-        report.pages >= 3,
-        "the fixtures must hold a multi-page pass:\n{report}"
-    );
-    assert!(
-        matches!(report.outcome(Check::Incremental), Some(Outcome::Passed(w)) if w.contains("yields 0 records")),
-        "the fixtures must hold the runs from the final and a future checkpoint:\n{report}"
-    );
+    report.assert_complete_fixtures(3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -142,6 +142,23 @@ pub struct ConformanceReport {
 }
 
 impl ConformanceReport {
+    /// Panic unless the fixtures behind this report cover what an integration's recorded set
+    /// must: a pass of at least `min_pages` pages, and the runs from the final and from a
+    /// future checkpoint (check 4 saw the future one yield 0 records).
+    ///
+    /// # Panics
+    /// With the report, naming what the fixtures lack.
+    pub fn assert_complete_fixtures(&self, min_pages: u64) {
+        assert!(
+            self.pages >= min_pages,
+            "the fixtures must hold a pass of at least {min_pages} pages:\n{self}"
+        );
+        assert!(
+            matches!(self.outcome(Check::Incremental), Some(Outcome::Passed(w)) if w.contains("yields 0 records")),
+            "the fixtures must hold the runs from the final and a future checkpoint:\n{self}"
+        );
+    }
+
     /// The outcome of `check`.
     pub fn outcome(&self, check: Check) -> Option<&Outcome> {
         self.results.get(&check)
