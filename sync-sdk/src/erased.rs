@@ -258,9 +258,14 @@ impl<S: SyncFunction> SyncRunner for TypedRunner<S> {
                 None => None,
             };
             let mut records = Vec::with_capacity(page.records.len());
+            // Records of a page are alike: size each buffer for the longest so far, so
+            // serializing does not grow it step by step from a small guess.
+            let mut longest = 0;
             for (i, record) in page.records.iter().enumerate() {
-                let json = serde_json::to_vec(record)
+                let mut json = Vec::with_capacity(longest + 16);
+                serde_json::to_writer(&mut json, record)
                     .map_err(|e| SyncError::data(format!("record {i} is not serializable: {e}")))?;
+                longest = longest.max(json.len());
                 records.push(ErasedRecord::serialized(
                     record.id(),
                     json,

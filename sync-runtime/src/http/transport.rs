@@ -168,15 +168,26 @@ fn method(m: Method) -> reqwest::Method {
     }
 }
 
-/// A success whose `Content-Type` says JSON but whose body does not parse: a proxy's HTML
+/// A success whose `Content-Type` says JSON but whose body cannot be JSON: a proxy's HTML
 /// page or a body cut short. Worth another attempt.
 fn broken_json(response: &HttpResponse) -> bool {
     let claims_json = response
         .header("content-type")
         .is_some_and(|v| v.to_ascii_lowercase().contains("json"));
-    claims_json
-        && !response.body.is_empty()
-        && serde_json::from_slice::<serde::de::IgnoredAny>(&response.body).is_err()
+    claims_json && !response.body.is_empty() && !may_be_json(&response.body)
+}
+
+/// Whether `body` may be one JSON value, judged by its first and last bytes: an object or
+/// array must close what it opened, a body cut short does not. Only a body that is a bare
+/// scalar is parsed here; anything else is parsed once, by the sync, which reports a body that
+/// passed this check and still does not parse as a data error naming where.
+fn may_be_json(body: &[u8]) -> bool {
+    let body = body.trim_ascii();
+    match (body.first(), body.last()) {
+        (Some(b'{'), Some(b'}')) | (Some(b'['), Some(b']')) => true,
+        (Some(b'{' | b'[' | b'<'), _) | (None, _) => false,
+        _ => serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok(),
+    }
 }
 
 /// Why an attempt is to be retried.
@@ -288,6 +299,34 @@ impl Transport for ReqwestTransport {
                 // The provider asked the whole connection to hold off: every request waits.
                 self.limiter.pause(wait, reason);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::may_be_json;
+
+    #[test]
+    fn bodies_that_cannot_be_json_are_told_by_their_ends() {
+        for body in [
+            &b"<html>gateway hiccup</html>"[..],
+            b"{\"results\": [{\"id\": 1}, {\"id\"",
+            b"[1, 2",
+            b"   ",
+            b"nul",
+            b"\"unterminated",
+        ] {
+            assert!(!may_be_json(body), "{:?}", String::from_utf8_lossy(body));
+        }
+        for body in [
+            &b"{\"results\": []}"[..],
+            b" [1, 2]\n",
+            b"null",
+            b"42",
+            b"\"text\"",
+        ] {
+            assert!(may_be_json(body), "{:?}", String::from_utf8_lossy(body));
         }
     }
 }

@@ -6,6 +6,7 @@
 //! of a pass also completes the run (full-refresh diff, checkpoint promotion) in that same
 //! transaction. A crash therefore loses at most the page in flight.
 
+mod checkpointer;
 mod record_json;
 mod service;
 mod sqlite;

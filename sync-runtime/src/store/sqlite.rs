@@ -10,6 +10,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params, types::Value 
 use serde_json::Value;
 use sync_sdk::{DeletionStrategy, SyncKind};
 
+use super::checkpointer;
 use super::record_json::{self, MetadataRef};
 use super::service::{ClaimedTrigger, OutboxMessage, Schedule};
 use super::sqlite_service as service;
@@ -229,14 +230,16 @@ impl SqliteStore {
             path: path.display().to_string(),
             message: e.to_string(),
         };
-        let writer = Connection::open(&path).map_err(open_err)?;
+        let mut writer = Connection::open(&path).map_err(open_err)?;
         // Every statement of the commit path stays prepared (the default cache holds 16).
         writer.set_prepared_statement_cache_capacity(64);
         writer
             .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA cache_size = -2048; PRAGMA wal_autocheckpoint = 8192;",
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA cache_size = -2048;",
             )
             .map_err(open_err)?;
+        // Checkpoints run on their own thread, off the commit path.
+        checkpointer::start(&mut writer, &path).map_err(open_err)?;
         writer.execute_batch(SCHEMA).map_err(open_err)?;
         writer
             .execute_batch(service::SERVICE_SCHEMA)
@@ -319,15 +322,15 @@ fn stream_id(
     connection_id: &str,
     model: &str,
 ) -> Result<(i64, i64), StoreError> {
-    tx.execute(
-        "INSERT OR IGNORE INTO streams (connection_id, model) VALUES (?1, ?2)",
-        params![connection_id, model],
-    )?;
-    Ok(tx.query_row(
-        "SELECT stream_id, last_cursor FROM streams WHERE connection_id = ?1 AND model = ?2",
-        params![connection_id, model],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?)
+    tx.prepare_cached("INSERT OR IGNORE INTO streams (connection_id, model) VALUES (?1, ?2)")?
+        .execute(params![connection_id, model])?;
+    Ok(tx
+        .prepare_cached(
+            "SELECT stream_id, last_cursor FROM streams WHERE connection_id = ?1 AND model = ?2",
+        )?
+        .query_row(params![connection_id, model], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?)
 }
 
 /// Mark `id` deleted if it is present and not deleted yet. Returns whether it changed.
@@ -357,11 +360,14 @@ fn commit_page_tx(
 ) -> Result<ChangeCounts, StoreError> {
     let now = now_timestamp();
     let (stream, mut cursor) = stream_id(tx, &key.connection_id, &page.model)?;
-    let (pass_id, pass_filter): (Option<i64>, Option<String>) = tx.query_row(
-        "SELECT pass_id, pass_filter FROM sync_state WHERE connection_id = ?1 AND integration = ?2 AND sync = ?3",
-        params![key.connection_id, key.integration, key.sync],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    let (pass_id, pass_filter): (Option<i64>, Option<String>) = tx
+        .prepare_cached(
+            "SELECT pass_id, pass_filter FROM sync_state
+             WHERE connection_id = ?1 AND integration = ?2 AND sync = ?3",
+        )?
+        .query_row(params![key.connection_id, key.integration, key.sync], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
     let pass_id = pass_id.ok_or_else(|| {
         StoreError::Invalid(format!("no pass in progress for {key}: start a run first"))
     })?;
@@ -369,11 +375,8 @@ fn commit_page_tx(
     // later start_run (overlapping runs) would otherwise write its own page cursor and seen
     // ids into a pass it does not drive, and a full-refresh diff could delete unseen records.
     let (run_status, run_pass): (String, i64) = tx
-        .query_row(
-            "SELECT status, pass_id FROM runs WHERE run_id = ?1",
-            [page.run_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT status, pass_id FROM runs WHERE run_id = ?1")?
+        .query_row([page.run_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?
         .ok_or_else(|| StoreError::Invalid(format!("run {} does not exist", page.run_id)))?;
     if run_status != RunStatus::Running.as_str() || run_pass != pass_id {
@@ -495,49 +498,52 @@ fn commit_page_tx(
     {
         counts.deleted += full_refresh_diff(tx, stream, pass_id, &now, &mut cursor)?;
     }
-    tx.execute(
-        "UPDATE streams SET last_cursor = ?2 WHERE stream_id = ?1",
-        params![stream, cursor],
-    )?;
+    tx.prepare_cached("UPDATE streams SET last_cursor = ?2 WHERE stream_id = ?1")?
+        .execute(params![stream, cursor])?;
     let checkpoint = json_text(&page.checkpoint);
     match page.end {
         PageEnd::More => {
-            tx.execute(
-                "UPDATE sync_state SET pass_cursor = ?4, pass_checkpoint = ?5, pass_pages = pass_pages + 1
-                 WHERE connection_id = ?1 AND integration = ?2 AND sync = ?3",
+            tx.prepare_cached("UPDATE sync_state SET pass_cursor = ?4, pass_checkpoint = ?5, pass_pages = pass_pages + 1
+                 WHERE connection_id = ?1 AND integration = ?2 AND sync = ?3")?.execute(
                 params![key.connection_id, key.integration, key.sync, page.next_cursor, checkpoint],
             )?;
         }
         PageEnd::Last { .. } => {
-            tx.execute("DELETE FROM pass_seen WHERE pass_id = ?1", [pass_id])?;
-            tx.execute(
+            tx.prepare_cached("DELETE FROM pass_seen WHERE pass_id = ?1")?
+                .execute([pass_id])?;
+            tx.prepare_cached(
                 "UPDATE sync_state SET checkpoint = ?4, pass_id = NULL, pass_filter = NULL,
                     pass_checkpoint = NULL, pass_cursor = NULL, pass_pages = 0
                  WHERE connection_id = ?1 AND integration = ?2 AND sync = ?3",
-                params![key.connection_id, key.integration, key.sync, checkpoint],
-            )?;
+            )?
+            .execute(params![
+                key.connection_id,
+                key.integration,
+                key.sync,
+                checkpoint
+            ])?;
         }
     }
     let status = match page.end {
         PageEnd::More => None,
         PageEnd::Last { .. } => Some(RunStatus::Success.as_str()),
     };
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE runs SET pages = pages + 1, added = added + ?2, updated = updated + ?3,
             deleted = deleted + ?4, unchanged = unchanged + ?5, requests = ?6,
             status = COALESCE(?7, status), ended_at = CASE WHEN ?7 IS NULL THEN ended_at ELSE ?8 END
          WHERE run_id = ?1",
-        params![
-            page.run_id,
-            counts.added as i64,
-            counts.updated as i64,
-            counts.deleted as i64,
-            counts.unchanged as i64,
-            page.requests as i64,
-            status,
-            now
-        ],
-    )?;
+    )?
+    .execute(params![
+        page.run_id,
+        counts.added as i64,
+        counts.updated as i64,
+        counts.deleted as i64,
+        counts.unchanged as i64,
+        page.requests as i64,
+        status,
+        now
+    ])?;
     if webhooks {
         match page.end {
             PageEnd::More => service::note_run_model(tx, page.run_id, &page.model)?,
@@ -552,7 +558,8 @@ fn commit_page_tx(
                     from,
                     page.checkpoint.clone(),
                 )?;
-                tx.execute("DELETE FROM run_models WHERE run_id = ?1", [page.run_id])?;
+                tx.prepare_cached("DELETE FROM run_models WHERE run_id = ?1")?
+                    .execute([page.run_id])?;
             }
         }
     }
