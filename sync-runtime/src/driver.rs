@@ -1,7 +1,9 @@
-//! The page loop. For each page: fetch → validate → canonicalize and hash → commit records,
-//! page cursor and checkpoint in one transaction. The next pages are fetched and prepared while
-//! earlier ones commit (at most `PAGES_AHEAD` wait), so fetching, parsing and writing overlap;
-//! pages already waiting commit together in one transaction, each with its own cursor and
+//! The page loop. For each page: fetch and parse → serialize, validate and hash → commit
+//! records, page cursor and checkpoint in one transaction. Three stages run at once, each on
+//! its own task: the fetch stage sends the next request as soon as a page is parsed, the
+//! prepare stage turns the page before into canonical bytes, and the commit stage writes the
+//! pages before that (at most `PAGES_AHEAD` wait for it, and `RECORDS_WAITING` records in
+//! all). Pages already waiting commit together in one transaction, each with its own cursor and
 //! checkpoint, in order.
 
 use std::collections::HashSet;
@@ -12,9 +14,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sync_sdk::{
     Connection, ContextParts, DeletionStrategy, ErasedPage, ErasedRequest, ErasedSync, ErrorKind,
-    HttpClient, Logger, RecordJson, SyncError, SyncSpec,
+    FetchedPage, HttpClient, Logger, RecordJson, SyncError, SyncSpec,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use crate::canonical::{canonical_bytes, hash};
 use crate::connection::Credentials;
@@ -31,6 +33,8 @@ use crate::validate::RecordValidator;
 /// Prepared pages that may wait for the commit stage (bounds memory: at most this many pages
 /// plus the one being fetched and the group committing).
 const PAGES_AHEAD: usize = 3;
+/// Fetched pages that may wait for the prepare stage.
+const FETCHED_AHEAD: usize = 1;
 /// Records that may wait for the commit stage before the next page is fetched (bounds memory
 /// when pages are big: at page size 1,000 one page waits while another commits).
 const RECORDS_WAITING: usize = 1_000;
@@ -179,7 +183,7 @@ impl std::fmt::Debug for Driver {
 
 struct PreparedPage {
     /// Its share of the records-in-flight budget, returned when the commit stage takes it.
-    budget: Option<tokio::sync::OwnedSemaphorePermit>,
+    budget: Option<OwnedSemaphorePermit>,
     number: u64,
     records: Vec<PreparedRecord>,
     deleted_ids: Vec<String>,
@@ -370,9 +374,14 @@ impl Driver {
             }
         };
 
-        // Fetch stage: fetch, advance the checkpoint, validate and hash; at most one prepared
-        // page waits in the channel while another commits.
+        // Fetch stage: fetch and advance the checkpoint, then hand the page on so the next
+        // request goes out while it is serialized, validated and hashed (prepare stage) and
+        // earlier pages commit. Every stage keeps page order; an error travels behind the
+        // pages before it.
         let (tx, mut rx) = mpsc::channel::<Result<PreparedPage, SyncError>>(PAGES_AHEAD);
+        let (fetched_tx, mut fetched_rx) = mpsc::channel::<
+            Result<(u64, FetchedPage, OwnedSemaphorePermit), SyncError>,
+        >(FETCHED_AHEAD);
         let filter = start.filter.clone();
         let mut cursor = start.cursor.clone();
         let mut checkpoint = start.checkpoint.clone();
@@ -401,25 +410,22 @@ impl Driver {
                     checkpoint.as_ref(),
                     number - 1,
                 );
-                let result = match runner.fetch_page(request).await {
-                    Ok(page) => prepare(page, &validator, number),
-                    Err(e) => Err(e.context(format!("page {number}"))),
-                };
-                let mut page = match result {
+                let page = match runner.fetch(request).await {
                     Ok(page) => page,
                     Err(e) => {
-                        let _ = tx.send(Err(e)).await;
+                        let _ = fetched_tx
+                            .send(Err(e.context(format!("page {number}"))))
+                            .await;
                         return;
                     }
                 };
-                last_len = page.records.len();
-                page.budget = Some(permit);
-                let next = page.next_cursor.clone();
-                checkpoint = page.checkpoint.clone();
+                last_len = page.len();
+                let next = page.next_cursor().map(str::to_owned);
+                checkpoint = page.checkpoint().cloned();
                 if let Some(next) = &next
                     && !seen_cursors.insert(hash(next.as_bytes()))
                 {
-                    let _ = tx
+                    let _ = fetched_tx
                         .send(Err(SyncError::provider(format!(
                             "page {number}: the provider returned cursor {next:?} a second time in this pass; \
                              stopping instead of looping"
@@ -427,7 +433,7 @@ impl Driver {
                         .await;
                     return;
                 }
-                if tx.send(Ok(page)).await.is_err() {
+                if fetched_tx.send(Ok((number, page, permit))).await.is_err() {
                     return;
                 }
                 match next {
@@ -435,6 +441,22 @@ impl Driver {
                     None => return,
                 }
                 number += 1;
+            }
+        });
+        let preparer = tokio::spawn(async move {
+            while let Some(message) = fetched_rx.recv().await {
+                let result = message.and_then(|(number, page, permit)| {
+                    let page = page
+                        .into_page()
+                        .map_err(|e| e.context(format!("page {number}")))?;
+                    let mut prepared = prepare(page, &validator, number)?;
+                    prepared.budget = Some(permit);
+                    Ok(prepared)
+                });
+                let failed = result.is_err();
+                if tx.send(result).await.is_err() || failed {
+                    return;
+                }
             }
         });
 
@@ -550,7 +572,9 @@ impl Driver {
         }
         drop(rx);
         fetcher.abort();
+        preparer.abort();
         let _ = fetcher.await;
+        let _ = preparer.await;
         if report.status == RunStatus::Running {
             // The fetch stage ended without a last page or an error: it panicked.
             fail(

@@ -155,6 +155,110 @@ pub struct ErasedPage {
     pub checkpoint: Option<Value>,
 }
 
+/// A fetched page whose records may still be in the sync's own type.
+///
+/// The cursor and checkpoint are known as soon as the response is parsed, so the next request
+/// can go out; turning the records into JSON ([`FetchedPage::into_page`]) is left to the
+/// runtime, which does it on another task while the next page is fetched.
+///
+/// ```
+/// use sync_sdk::{ErasedPage, FetchedPage};
+///
+/// let fetched = FetchedPage::ready(ErasedPage::default());
+/// assert_eq!(fetched.len(), 0);
+/// assert_eq!(fetched.next_cursor(), None);
+/// assert!(fetched.into_page().unwrap().records.is_empty());
+/// ```
+pub struct FetchedPage {
+    len: usize,
+    next_cursor: Option<String>,
+    checkpoint: Option<Value>,
+    records: PageRecords,
+}
+
+/// Records of a [`FetchedPage`]: in JSON form already, or a job that serializes them.
+type SerializeJob = Box<dyn FnOnce() -> Result<Vec<ErasedRecord>, SyncError> + Send>;
+
+enum PageRecords {
+    Ready(Vec<ErasedRecord>, Vec<String>),
+    Deferred(SerializeJob, Vec<String>),
+}
+
+impl std::fmt::Debug for FetchedPage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FetchedPage")
+            .field("len", &self.len)
+            .field("next_cursor", &self.next_cursor)
+            .field("checkpoint", &self.checkpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FetchedPage {
+    /// A page whose records are in JSON form already.
+    pub fn ready(page: ErasedPage) -> Self {
+        Self {
+            len: page.records.len(),
+            next_cursor: page.next_cursor,
+            checkpoint: page.checkpoint,
+            records: PageRecords::Ready(page.records, page.deleted_ids),
+        }
+    }
+
+    /// A page of `len` records that `serialize` turns into JSON form when the runtime asks.
+    pub fn deferred(
+        len: usize,
+        deleted_ids: Vec<String>,
+        next_cursor: Option<String>,
+        checkpoint: Option<Value>,
+        serialize: impl FnOnce() -> Result<Vec<ErasedRecord>, SyncError> + Send + 'static,
+    ) -> Self {
+        Self {
+            len,
+            next_cursor,
+            checkpoint,
+            records: PageRecords::Deferred(Box::new(serialize), deleted_ids),
+        }
+    }
+
+    /// Records on the page.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the page has no records.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The cursor of the next page (`None` = this is the last page).
+    pub fn next_cursor(&self) -> Option<&str> {
+        self.next_cursor.as_deref()
+    }
+
+    /// The checkpoint after this page.
+    pub fn checkpoint(&self) -> Option<&Value> {
+        self.checkpoint.as_ref()
+    }
+
+    /// The page in JSON form, serializing its records if that was left for later.
+    ///
+    /// # Errors
+    /// A record cannot be serialized.
+    pub fn into_page(self) -> Result<ErasedPage, SyncError> {
+        let (records, deleted_ids) = match self.records {
+            PageRecords::Ready(records, deleted) => (records, deleted),
+            PageRecords::Deferred(serialize, deleted) => (serialize()?, deleted),
+        };
+        Ok(ErasedPage {
+            records,
+            deleted_ids,
+            next_cursor: self.next_cursor,
+            checkpoint: self.checkpoint,
+        })
+    }
+}
+
 /// A sync the runtime can store in a registry and drive without knowing its types.
 pub trait ErasedSync: Send + Sync + 'static {
     /// The complete spec: models, checkpoint and metadata schemas filled in.
@@ -180,6 +284,16 @@ pub trait SyncRunner: Send + Sync {
         &'a self,
         request: ErasedRequest<'a>,
     ) -> BoxFuture<'a, Result<ErasedPage, SyncError>>;
+
+    /// Fetch a page and advance the checkpoint over it, possibly leaving its records to be
+    /// serialized later ([`FetchedPage::into_page`]). The default fetches a whole page.
+    fn fetch<'a>(
+        &'a self,
+        request: ErasedRequest<'a>,
+    ) -> BoxFuture<'a, Result<FetchedPage, SyncError>> {
+        let page = self.fetch_page(request);
+        Box::pin(async move { page.await.map(FetchedPage::ready) })
+    }
 }
 
 impl<S: SyncFunction> ErasedSync for S {
@@ -233,6 +347,13 @@ impl<S: SyncFunction> SyncRunner for TypedRunner<S> {
         &'a self,
         request: ErasedRequest<'a>,
     ) -> BoxFuture<'a, Result<ErasedPage, SyncError>> {
+        Box::pin(async move { self.fetch(request).await?.into_page() })
+    }
+
+    fn fetch<'a>(
+        &'a self,
+        request: ErasedRequest<'a>,
+    ) -> BoxFuture<'a, Result<FetchedPage, SyncError>> {
         Box::pin(async move {
             let filter: Option<S::Checkpoint> = decode_checkpoint(request.filter, "checkpoint")?;
             let running: Option<S::Checkpoint> =
@@ -257,29 +378,40 @@ impl<S: SyncFunction> SyncRunner for TypedRunner<S> {
                 })?),
                 None => None,
             };
-            let mut records = Vec::with_capacity(page.records.len());
-            // Records of a page are alike: size each buffer for the longest so far, so
-            // serializing does not grow it step by step from a small guess.
-            let mut longest = 0;
-            for (i, record) in page.records.iter().enumerate() {
-                let mut json = Vec::with_capacity(longest + 16);
-                serde_json::to_writer(&mut json, record)
-                    .map_err(|e| SyncError::data(format!("record {i} is not serializable: {e}")))?;
-                longest = longest.max(json.len());
-                records.push(ErasedRecord::serialized(
-                    record.id(),
-                    json,
-                    self.sync.is_deleted(record),
-                ));
-            }
-            Ok(ErasedPage {
-                records,
-                deleted_ids: page.deleted_ids,
-                next_cursor: page.next_cursor,
+            let sync = self.sync.clone();
+            let records = page.records;
+            Ok(FetchedPage::deferred(
+                records.len(),
+                page.deleted_ids,
+                page.next_cursor,
                 checkpoint,
-            })
+                move || serialize_records(&*sync, &records),
+            ))
         })
     }
+}
+
+/// The records of a page in JSON form, with their ids and tombstone flags.
+fn serialize_records<S: SyncFunction>(
+    sync: &S,
+    page: &[S::Record],
+) -> Result<Vec<ErasedRecord>, SyncError> {
+    let mut records = Vec::with_capacity(page.len());
+    // Records of a page are alike: size each buffer for the longest so far, so serializing
+    // does not grow it step by step from a small guess.
+    let mut longest = 0;
+    for (i, record) in page.iter().enumerate() {
+        let mut json = Vec::with_capacity(longest + 16);
+        serde_json::to_writer(&mut json, record)
+            .map_err(|e| SyncError::data(format!("record {i} is not serializable: {e}")))?;
+        longest = longest.max(json.len());
+        records.push(ErasedRecord::serialized(
+            record.id(),
+            json,
+            sync.is_deleted(record),
+        ));
+    }
+    Ok(records)
 }
 
 #[cfg(test)]

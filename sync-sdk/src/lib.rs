@@ -126,7 +126,8 @@ mod sync;
 pub use action::{Action, ActionSpec, ErasedAction};
 pub use context::{Connection, Logger, SyncContext};
 pub use erased::{
-    ContextParts, ErasedPage, ErasedRecord, ErasedRequest, ErasedSync, RecordJson, SyncRunner,
+    ContextParts, ErasedPage, ErasedRecord, ErasedRequest, ErasedSync, FetchedPage, RecordJson,
+    SyncRunner,
 };
 pub use error::{ErrorKind, SyncError, SyncResult};
 pub use frequency::{Frequency, MIN_FREQUENCY, parse_duration_text};
