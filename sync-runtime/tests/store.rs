@@ -672,3 +672,119 @@ async fn a_run_whose_pass_was_taken_over_cannot_commit_into_a_later_pass() {
             .collect::<Vec<_>>()
     );
 }
+
+/// The records tables of schema version 1, as an earlier syncfn created them.
+const SCHEMA_V1: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO meta (key, value) VALUES ('schema_version', '1');
+CREATE TABLE streams (
+    stream_id     INTEGER PRIMARY KEY,
+    connection_id TEXT NOT NULL,
+    model         TEXT NOT NULL,
+    last_cursor   INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (connection_id, model)
+);
+CREATE TABLE records (
+    stream_id        INTEGER NOT NULL,
+    id               TEXT NOT NULL,
+    data             BLOB NOT NULL,
+    hash             INTEGER NOT NULL,
+    first_seen_at    TEXT NOT NULL,
+    last_modified_at TEXT NOT NULL,
+    last_action      TEXT NOT NULL,
+    deleted_at       TEXT,
+    cursor           INTEGER NOT NULL,
+    PRIMARY KEY (stream_id, id)
+);
+CREATE UNIQUE INDEX records_by_cursor ON records (stream_id, cursor);
+";
+
+#[tokio::test]
+async fn a_version_1_store_is_migrated_and_keeps_its_records_and_change_detection() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        conn.execute(
+            "INSERT INTO streams (stream_id, connection_id, model, last_cursor) VALUES (1, 'c1', ?1, 2)",
+            [MODEL],
+        )
+        .unwrap();
+        let t = "2026-01-01T00:00:00.000000Z";
+        for (i, (r, action, deleted_at)) in [
+            (record("a", 1), "ADDED", None),
+            (record("b", 1), "DELETED", Some(t)),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            conn.execute(
+                "INSERT INTO records VALUES (1, ?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7)",
+                rusqlite::params![
+                    r.id,
+                    r.json,
+                    r.hash as i64,
+                    t,
+                    action,
+                    deleted_at,
+                    i as i64 + 1
+                ],
+            )
+            .unwrap();
+        }
+    }
+    let store = SqliteStore::open(&path).expect("a version 1 store opens");
+    let listed = list(&store, "c1", None).await;
+    assert_eq!(ids(&listed), ["a", "b"], "records survive the migration");
+    assert_eq!(listed[1].metadata.last_action, LastAction::Deleted);
+    assert_eq!(store.count_records("c1", MODEL).await.unwrap(), 1);
+
+    // The migrated keys drive change detection: "a" unchanged, "b" back (added), "c" new.
+    let key = SyncKey::new("c1", "test", "items");
+    let run = store.start_run(&key, incremental()).await.unwrap();
+    let c = commit(
+        &store,
+        &key,
+        &run,
+        vec![record("a", 1), record("b", 1), record("c", 1)],
+        &[],
+        None,
+        DeletionStrategy::None,
+    )
+    .await;
+    assert_eq!(c, counts(2, 0, 0, 1));
+    let after = list(
+        &store,
+        "c1",
+        listed.last().map(|r| r.metadata.cursor.clone()),
+    )
+    .await;
+    assert_eq!(
+        ids(&after),
+        ["b", "c"],
+        "only the changes list after the old cursor"
+    );
+    drop(store);
+
+    // Reopening a migrated store is a no-op; the uniqueness of (stream, id) still holds.
+    let store = SqliteStore::open(&path).expect("reopen");
+    assert_eq!(list(&store, "c1", None).await.len(), 3);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: String = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(version, "2");
+    let duplicate = conn.execute(
+        "INSERT INTO record_keys (stream_id, id, hash, deleted, rid) VALUES (1, 'a', 0, 0, 99)",
+        [],
+    );
+    assert!(
+        duplicate.is_err(),
+        "a second key for (stream, id) must be refused"
+    );
+}

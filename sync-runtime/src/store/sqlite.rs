@@ -20,7 +20,44 @@ use super::{
     Store, StoreError, StoredConnection, StoredRecord, SyncKey, now_timestamp, parse_timestamp,
 };
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
+
+/// Version 1 kept `PRIMARY KEY (stream_id, id)` on `records` itself, so comparing a fetched
+/// record with the cached one read the record's row (its JSON included); version 2 moves the
+/// key, hash and deleted flag to `record_keys`. Rebuilds `records` without the key and fills
+/// `record_keys` from it, in one transaction.
+const MIGRATE_V1_TO_V2: &str = r#"
+CREATE TABLE records_v2 (
+    stream_id        INTEGER NOT NULL,
+    id               TEXT NOT NULL,
+    data             BLOB NOT NULL,
+    hash             INTEGER NOT NULL,
+    first_seen_at    TEXT NOT NULL,
+    last_modified_at TEXT NOT NULL,
+    last_action      TEXT NOT NULL,
+    deleted_at       TEXT,
+    cursor           INTEGER NOT NULL
+);
+INSERT INTO records_v2 (rowid, stream_id, id, data, hash, first_seen_at, last_modified_at,
+        last_action, deleted_at, cursor)
+    SELECT rowid, stream_id, id, data, hash, first_seen_at, last_modified_at, last_action,
+        deleted_at, cursor
+    FROM records;
+DROP TABLE records;
+ALTER TABLE records_v2 RENAME TO records;
+CREATE UNIQUE INDEX records_by_cursor ON records (stream_id, cursor);
+CREATE TABLE record_keys (
+    stream_id INTEGER NOT NULL,
+    id        TEXT NOT NULL,
+    hash      INTEGER NOT NULL,
+    deleted   INTEGER NOT NULL,
+    rid       INTEGER NOT NULL,
+    PRIMARY KEY (stream_id, id)
+) WITHOUT ROWID;
+INSERT INTO record_keys (stream_id, id, hash, deleted, rid)
+    SELECT stream_id, id, hash, last_action = 'DELETED', rowid FROM records;
+UPDATE meta SET value = '2' WHERE key = 'schema_version';
+"#;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -40,10 +77,19 @@ CREATE TABLE IF NOT EXISTS records (
     last_modified_at TEXT NOT NULL,
     last_action      TEXT NOT NULL,
     deleted_at       TEXT,
-    cursor           INTEGER NOT NULL,
-    PRIMARY KEY (stream_id, id)
+    cursor           INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS records_by_cursor ON records (stream_id, cursor);
+-- One row per record, keyed (stream, id): the uniqueness of a record id, and what a commit
+-- compares a fetched record with (hash, whether deleted), without reading the record's row.
+CREATE TABLE IF NOT EXISTS record_keys (
+    stream_id INTEGER NOT NULL,
+    id        TEXT NOT NULL,
+    hash      INTEGER NOT NULL,
+    deleted   INTEGER NOT NULL,
+    rid       INTEGER NOT NULL,
+    PRIMARY KEY (stream_id, id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sync_state (
     connection_id   TEXT NOT NULL,
     integration     TEXT NOT NULL,
@@ -194,12 +240,14 @@ fn listing_sql(
         args.push(SqlValue::Text(t.clone()));
     }
     if !query.ids.is_empty() {
-        sql.push_str(" AND id IN (");
+        // Through the key table: `records` has no index on id.
+        sql.push_str(" AND rowid IN (SELECT rid FROM record_keys WHERE stream_id = ? AND id IN (");
+        args.push(SqlValue::Integer(stream));
         for (i, id) in query.ids.iter().enumerate() {
             sql.push_str(if i == 0 { "?" } else { ",?" });
             args.push(SqlValue::Text(id.clone()));
         }
-        sql.push(')');
+        sql.push_str("))");
     }
     sql.push_str(" ORDER BY cursor LIMIT ?");
     args.push(SqlValue::Integer(query.limit as i64));
@@ -240,9 +288,10 @@ impl SqliteStore {
             .map_err(open_err)?;
         // Checkpoints run on their own thread, off the commit path.
         checkpointer::start(&mut writer, &path).map_err(open_err)?;
-        writer.execute_batch(SCHEMA).map_err(open_err)?;
         writer
-            .execute_batch(service::SERVICE_SCHEMA)
+            .execute_batch(
+                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+            )
             .map_err(open_err)?;
         let version: Option<String> = writer
             .query_row(
@@ -252,7 +301,7 @@ impl SqliteStore {
             )
             .optional()
             .map_err(open_err)?;
-        match version {
+        match version.as_deref() {
             None => {
                 writer
                     .execute(
@@ -260,6 +309,12 @@ impl SqliteStore {
                         [SCHEMA_VERSION.to_string()],
                     )
                     .map_err(open_err)?;
+            }
+            Some("1") => {
+                let tx = writer.transaction().map_err(open_err)?;
+                tx.execute_batch(MIGRATE_V1_TO_V2).map_err(open_err)?;
+                tx.commit().map_err(open_err)?;
+                tracing::info!(path = %path.display(), "store migrated from schema version 1 to 2");
             }
             Some(v) if v == SCHEMA_VERSION.to_string() => {}
             Some(v) => {
@@ -271,6 +326,10 @@ impl SqliteStore {
                 });
             }
         }
+        writer.execute_batch(SCHEMA).map_err(open_err)?;
+        writer
+            .execute_batch(service::SERVICE_SCHEMA)
+            .map_err(open_err)?;
         let reader = Connection::open(&path).map_err(open_err)?;
         reader
             .execute_batch("PRAGMA busy_timeout = 10000;")
@@ -333,6 +392,14 @@ fn stream_id(
         })?)
 }
 
+/// What the cache holds for a record id: its hash, whether it is deleted, and its row.
+#[derive(Debug, Clone, Copy)]
+struct Existing {
+    hash: i64,
+    deleted: bool,
+    rid: i64,
+}
+
 /// Mark `id` deleted if it is present and not deleted yet. Returns whether it changed.
 fn mark_deleted(
     tx: &Transaction<'_>,
@@ -341,15 +408,24 @@ fn mark_deleted(
     now: &str,
     cursor: &mut i64,
 ) -> Result<bool, StoreError> {
-    let mut stmt = tx.prepare_cached(
-        "UPDATE records SET last_action = 'DELETED', deleted_at = ?3, last_modified_at = ?3, cursor = ?4
-         WHERE stream_id = ?1 AND id = ?2 AND last_action != 'DELETED'",
-    )?;
-    let changed = stmt.execute(params![stream, id, now, *cursor + 1])?;
-    if changed > 0 {
-        *cursor += 1;
-    }
-    Ok(changed > 0)
+    let rid: Option<i64> = tx
+        .prepare_cached(
+            "SELECT rid FROM record_keys WHERE stream_id = ?1 AND id = ?2 AND deleted = 0",
+        )?
+        .query_row(params![stream, id], |r| r.get(0))
+        .optional()?;
+    let Some(rid) = rid else {
+        return Ok(false);
+    };
+    *cursor += 1;
+    tx.prepare_cached(
+        "UPDATE records SET last_action = 'DELETED', deleted_at = ?2, last_modified_at = ?2, cursor = ?3
+         WHERE rowid = ?1",
+    )?
+    .execute(params![rid, now, *cursor])?;
+    tx.prepare_cached("UPDATE record_keys SET deleted = 1 WHERE stream_id = ?1 AND id = ?2")?
+        .execute(params![stream, id])?;
+    Ok(true)
 }
 
 fn commit_page_tx(
@@ -388,9 +464,11 @@ fn commit_page_tx(
     }
     let mut counts = ChangeCounts::default();
     {
-        // What the cache holds for this page's ids, in one query instead of one per record;
-        // kept up to date below so an id repeated within the page sees its first occurrence.
-        let mut existing: HashMap<String, (i64, bool)> = HashMap::with_capacity(page.records.len());
+        // What the cache holds for this page's ids, in one index-only query on record_keys
+        // instead of one per record; kept up to date below so an id repeated within the page
+        // sees its first occurrence.
+        let mut existing: HashMap<&str, Option<Existing>> =
+            page.records.iter().map(|r| (r.id.as_str(), None)).collect();
         {
             let ids = serde_json::to_string(
                 &page
@@ -401,21 +479,34 @@ fn commit_page_tx(
             )
             .map_err(|e| StoreError::Database(format!("cannot encode record ids: {e}")))?;
             let mut lookup = tx.prepare_cached(
-                "SELECT id, hash, last_action = 'DELETED' FROM records
+                "SELECT id, hash, deleted, rid FROM record_keys
                  WHERE stream_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
             )?;
             let mut rows = lookup.query(params![stream, ids])?;
             while let Some(row) = rows.next()? {
-                existing.insert(row.get(0)?, (row.get(1)?, row.get(2)?));
+                let id = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+                if let Some(slot) = existing.get_mut(id) {
+                    *slot = Some(Existing {
+                        hash: row.get(1)?,
+                        deleted: row.get::<_, i64>(2)? != 0,
+                        rid: row.get(3)?,
+                    });
+                }
             }
         }
         let mut insert = tx.prepare_cached(
             "INSERT INTO records (stream_id, id, data, hash, first_seen_at, last_modified_at, last_action, deleted_at, cursor)
              VALUES (?1, ?2, ?3, ?4, ?5, ?5, 'ADDED', NULL, ?6)",
         )?;
+        let mut insert_key = tx.prepare_cached(
+            "INSERT INTO record_keys (stream_id, id, hash, deleted, rid) VALUES (?1, ?2, ?3, 0, ?4)",
+        )?;
         let mut update = tx.prepare_cached(
-            "UPDATE records SET data = ?3, hash = ?4, last_modified_at = ?5, last_action = ?6, deleted_at = NULL, cursor = ?7
-             WHERE stream_id = ?1 AND id = ?2",
+            "UPDATE records SET data = ?2, hash = ?3, last_modified_at = ?4, last_action = ?5, deleted_at = NULL, cursor = ?6
+             WHERE rowid = ?1",
+        )?;
+        let mut update_key = tx.prepare_cached(
+            "UPDATE record_keys SET hash = ?3, deleted = ?4 WHERE stream_id = ?1 AND id = ?2",
         )?;
         let mut seen = tx.prepare_cached(
             "INSERT OR IGNORE INTO pass_seen (pass_id, stream_id, id) VALUES (?1, ?2, ?3)",
@@ -425,64 +516,73 @@ fn commit_page_tx(
                 seen.execute(params![pass_id, stream, record.id])?;
             }
             let hash = record.hash as i64;
+            let slot = existing
+                .get_mut(record.id.as_str())
+                .expect("every id of the page has a slot");
             if record.tombstone {
-                // The tombstone's own content (e.g. `archived: true`) replaces the record's, so
-                // a consumer reading the DELETED record sees what the provider last said.
-                let mut tombstone = tx.prepare_cached(
-                    "UPDATE records SET data = ?3, hash = ?4, last_action = 'DELETED', deleted_at = ?5,
-                        last_modified_at = ?5, cursor = ?6
-                     WHERE stream_id = ?1 AND id = ?2 AND last_action != 'DELETED'",
-                )?;
-                if tombstone.execute(params![
-                    stream,
-                    record.id,
-                    record.json,
-                    hash,
-                    now,
-                    cursor + 1
-                ])? > 0
-                {
-                    cursor += 1;
-                    counts.deleted += 1;
-                    existing.insert(record.id.clone(), (hash, true));
-                } else {
-                    counts.unchanged += 1;
+                match *slot {
+                    Some(Existing {
+                        deleted: false,
+                        rid,
+                        ..
+                    }) => {
+                        // The tombstone's own content (e.g. `archived: true`) replaces the
+                        // record's, so a consumer reading the DELETED record sees what the
+                        // provider last said.
+                        let mut tombstone = tx.prepare_cached(
+                            "UPDATE records SET data = ?2, hash = ?3, last_action = 'DELETED', deleted_at = ?4,
+                                last_modified_at = ?4, cursor = ?5
+                             WHERE rowid = ?1",
+                        )?;
+                        cursor += 1;
+                        tombstone.execute(params![rid, record.json, hash, now, cursor])?;
+                        update_key.execute(params![stream, record.id, hash, 1])?;
+                        counts.deleted += 1;
+                        *slot = Some(Existing {
+                            hash,
+                            deleted: true,
+                            rid,
+                        });
+                    }
+                    // Not cached, or deleted already.
+                    _ => counts.unchanged += 1,
                 }
                 continue;
             }
-            let before = existing.insert(record.id.clone(), (hash, false));
-            match before {
+            match *slot {
                 None => {
                     cursor += 1;
                     insert.execute(params![stream, record.id, record.json, hash, now, cursor])?;
+                    let rid = tx.last_insert_rowid();
+                    insert_key.execute(params![stream, record.id, hash, rid])?;
                     counts.added += 1;
-                }
-                Some((_, true)) => {
-                    cursor += 1;
-                    update.execute(params![
-                        stream,
-                        record.id,
-                        record.json,
+                    *slot = Some(Existing {
                         hash,
-                        now,
-                        "ADDED",
-                        cursor
-                    ])?;
-                    counts.added += 1;
+                        deleted: false,
+                        rid,
+                    });
                 }
-                Some((old, false)) if old == hash => counts.unchanged += 1,
-                Some(_) => {
+                Some(Existing {
+                    hash: old,
+                    deleted: false,
+                    ..
+                }) if old == hash => counts.unchanged += 1,
+                Some(Existing { deleted, rid, .. }) => {
+                    // A deleted record that comes back is ADDED again; a live one changed.
+                    let action = if deleted { "ADDED" } else { "UPDATED" };
                     cursor += 1;
-                    update.execute(params![
-                        stream,
-                        record.id,
-                        record.json,
+                    update.execute(params![rid, record.json, hash, now, action, cursor])?;
+                    update_key.execute(params![stream, record.id, hash, 0])?;
+                    if deleted {
+                        counts.added += 1;
+                    } else {
+                        counts.updated += 1;
+                    }
+                    *slot = Some(Existing {
                         hash,
-                        now,
-                        "UPDATED",
-                        cursor
-                    ])?;
-                    counts.updated += 1;
+                        deleted: false,
+                        rid,
+                    });
                 }
             }
         }
@@ -960,8 +1060,8 @@ impl Store for SqliteStore {
         let (c, m) = (connection_id.to_string(), model.to_string());
         self.read(move |conn| {
             let n: i64 = conn.query_row(
-                "SELECT COUNT(*) FROM records r JOIN streams s ON s.stream_id = r.stream_id
-                 WHERE s.connection_id = ?1 AND s.model = ?2 AND r.last_action != 'DELETED'",
+                "SELECT COUNT(*) FROM record_keys k JOIN streams s ON s.stream_id = k.stream_id
+                 WHERE s.connection_id = ?1 AND s.model = ?2 AND k.deleted = 0",
                 params![c, m],
                 |r| r.get(0),
             )?;

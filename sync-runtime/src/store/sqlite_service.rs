@@ -260,11 +260,18 @@ pub(super) fn empty_cache(
     model: &str,
 ) -> Result<u64, StoreError> {
     // The stream row (and its cursor counter) stays, so cursors keep increasing afterwards.
-    let n = conn.execute(
+    let tx = conn.transaction()?;
+    let n = tx.execute(
         "DELETE FROM records WHERE stream_id =
             (SELECT stream_id FROM streams WHERE connection_id = ?1 AND model = ?2)",
         params![connection_id, model],
     )?;
+    tx.execute(
+        "DELETE FROM record_keys WHERE stream_id =
+            (SELECT stream_id FROM streams WHERE connection_id = ?1 AND model = ?2)",
+        params![connection_id, model],
+    )?;
+    tx.commit()?;
     Ok(n as u64)
 }
 
@@ -275,6 +282,10 @@ pub(super) fn delete_connection(
     let tx = conn.transaction()?;
     tx.execute(
         "DELETE FROM records WHERE stream_id IN (SELECT stream_id FROM streams WHERE connection_id = ?1)",
+        [connection_id],
+    )?;
+    tx.execute(
+        "DELETE FROM record_keys WHERE stream_id IN (SELECT stream_id FROM streams WHERE connection_id = ?1)",
         [connection_id],
     )?;
     tx.execute(
