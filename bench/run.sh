@@ -330,6 +330,9 @@ dlt_full_and_resync() { # DEST N P
   rm -rf "$dir.snapshot"; cp -a "$dir" "$dir.snapshot"
   want resync || return 0
   for rep in $(seq 1 "$REPEAT"); do
+    # Every repetition starts from the state after the full sync: the same work each time, and
+    # a run stopped by --timeout leaves no pending load packages to the next one.
+    rm -rf "$dir"; cp -a "$dir.snapshot" "$dir"
     measure "$dir.resync.$rep.log" "$VENV/bin/python" "$ROOT/bench/dlt/pipeline.py" --mode resync \
       --base-url "$URL" --limit "$p" --destination "$d" --workdir "$dir"
     local rows; rows=$(dlt_rows "$dir.resync.$rep.log")

@@ -18,7 +18,7 @@
 use std::ffi::c_int;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 
 use rusqlite::Connection;
@@ -62,12 +62,33 @@ impl Progress {
     }
 }
 
+/// The checkpoint thread. Dropped after the store's connections (it is declared after them),
+/// it waits for the thread: the thread's connection is then the last one open, and closing it
+/// checkpoints what is left and removes the log, as closing a lone connection does.
+#[derive(Debug)]
+pub(super) struct Checkpointer {
+    thread: Option<std::thread::JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+    wake: SyncSender<()>,
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        // A full channel wakes the thread as well; a gone thread needs no waking.
+        let _ = self.wake.try_send(());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// Start the checkpoint thread for the database at `path` and install the WAL hook on the
 /// `writer` connection that wakes it. The thread ends when `writer` is dropped.
 ///
 /// # Errors
 /// The thread's connection cannot be opened, or the hook cannot be installed.
-pub(super) fn start(writer: &mut Connection, path: &Path) -> rusqlite::Result<()> {
+pub(super) fn start(writer: &mut Connection, path: &Path) -> rusqlite::Result<Checkpointer> {
     let conn = Connection::open(path)?;
     conn.execute_batch("PRAGMA busy_timeout = 10000;")?;
     // A connection opens the log on its first read; until then a checkpoint does nothing.
@@ -77,14 +98,17 @@ pub(super) fn start(writer: &mut Connection, path: &Path) -> rusqlite::Result<()
     let (wake, woken) = sync_channel::<()>(1);
     let progress = Arc::new(Progress::default());
     let thread_progress = progress.clone();
-    std::thread::Builder::new()
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread_stop = stop.clone();
+    let thread = std::thread::Builder::new()
         .name("syncfn-checkpoint".into())
-        .spawn(move || run(conn, woken, &thread_progress))
+        .spawn(move || run(conn, woken, &thread_progress, &thread_stop))
         .map_err(|e| {
             rusqlite::Error::ToSqlConversionFailure(
                 format!("cannot start the checkpoint thread: {e}").into(),
             )
         })?;
+    let stopper = wake.clone();
     // The hook replaces SQLite's automatic checkpoint on this connection.
     writer.wal_hook(Some(
         move |wal: &mut rusqlite::hooks::Wal, frames: c_int| {
@@ -93,7 +117,11 @@ pub(super) fn start(writer: &mut Connection, path: &Path) -> rusqlite::Result<()
             })
         },
     ))?;
-    Ok(())
+    Ok(Checkpointer {
+        thread: Some(thread),
+        stop,
+        wake: stopper,
+    })
 }
 
 /// After a commit that left `frames` in the log: checkpoint inline to finish what the thread
@@ -123,8 +151,11 @@ fn on_commit(
     Ok(())
 }
 
-fn run(conn: Connection, woken: Receiver<()>, progress: &Progress) {
+fn run(conn: Connection, woken: Receiver<()>, progress: &Progress, stop: &AtomicBool) {
     while woken.recv().is_ok() {
+        if stop.load(Ordering::Acquire) {
+            break;
+        }
         match conn.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE) {
             Ok((log, copied)) => progress.report(
                 u32::try_from(log).unwrap_or(0),
@@ -239,5 +270,39 @@ mod tests {
         );
         let db = std::fs::metadata(&path).unwrap().len();
         assert!(db > 60_000_000, "checkpoints copied the pages: {db} bytes");
+    }
+
+    #[test]
+    fn closing_the_writer_then_the_thread_leaves_no_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let mut writer = Connection::open(&path).unwrap();
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 CREATE TABLE t (id INTEGER PRIMARY KEY, data BLOB NOT NULL);",
+            )
+            .unwrap();
+        let checkpointer = start(&mut writer, &path).unwrap();
+        let tx = writer.transaction().unwrap();
+        for i in 0..3_000 {
+            tx.execute(
+                "INSERT INTO t (id, data) VALUES (?1, ?2)",
+                rusqlite::params![i, vec![1u8; 4000]],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+        drop(writer);
+        drop(checkpointer);
+        assert!(
+            !dir.path().join("c.db-wal").exists(),
+            "the last connection to close checkpoints and removes the log"
+        );
+        let conn = Connection::open(&path).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 3_000);
     }
 }

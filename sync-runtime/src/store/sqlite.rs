@@ -148,6 +148,9 @@ pub struct SqliteStore {
     reader: Arc<Mutex<Connection>>,
     /// Queue run-end webhooks in the outbox (service mode with a webhook URL).
     webhooks: Arc<AtomicBool>,
+    /// After the connections: dropping the last clone closes them, then waits for the
+    /// checkpoint thread, whose connection closes last and removes the log.
+    _checkpointer: Arc<checkpointer::Checkpointer>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -287,7 +290,7 @@ impl SqliteStore {
             )
             .map_err(open_err)?;
         // Checkpoints run on their own thread, off the commit path.
-        checkpointer::start(&mut writer, &path).map_err(open_err)?;
+        let checkpointer = checkpointer::start(&mut writer, &path).map_err(open_err)?;
         writer
             .execute_batch(
                 "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
@@ -339,6 +342,7 @@ impl SqliteStore {
             writer: Arc::new(Mutex::new(writer)),
             reader: Arc::new(Mutex::new(reader)),
             webhooks: Arc::new(AtomicBool::new(false)),
+            _checkpointer: Arc::new(checkpointer),
         })
     }
 
