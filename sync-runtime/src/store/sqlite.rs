@@ -421,6 +421,19 @@ fn mark_deleted(
     let Some(rid) = rid else {
         return Ok(false);
     };
+    delete_row(tx, stream, rid, id, now, cursor)?;
+    Ok(true)
+}
+
+/// Mark the live record in row `rid` (id `id`) deleted, with the next cursor.
+fn delete_row(
+    tx: &Transaction<'_>,
+    stream: i64,
+    rid: i64,
+    id: &str,
+    now: &str,
+    cursor: &mut i64,
+) -> Result<(), StoreError> {
     *cursor += 1;
     tx.prepare_cached(
         "UPDATE records SET last_action = 'DELETED', deleted_at = ?2, last_modified_at = ?2, cursor = ?3
@@ -429,7 +442,7 @@ fn mark_deleted(
     .execute(params![rid, now, *cursor])?;
     tx.prepare_cached("UPDATE record_keys SET deleted = 1 WHERE stream_id = ?1 AND id = ?2")?
         .execute(params![stream, id])?;
-    Ok(true)
+    Ok(())
 }
 
 fn commit_page_tx(
@@ -682,22 +695,24 @@ fn full_refresh_diff(
     const BATCH: usize = 1000;
     let mut deleted = 0;
     loop {
-        let ids: Vec<String> = {
+        // Live and unseen: deleted by row, without looking each id up again.
+        let rows: Vec<(i64, String)> = {
             let mut stmt = tx.prepare_cached(
-                "SELECT r.id FROM records r
+                "SELECT r.rowid, r.id FROM records r
                  WHERE r.stream_id = ?1 AND r.last_action != 'DELETED'
                    AND NOT EXISTS (SELECT 1 FROM pass_seen s WHERE s.pass_id = ?2 AND s.stream_id = ?1 AND s.id = r.id)
                  ORDER BY r.cursor LIMIT ?3",
             )?;
-            let rows = stmt.query_map(params![stream, pass_id, BATCH as i64], |r| r.get(0))?;
+            let rows = stmt.query_map(params![stream, pass_id, BATCH as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
             rows.collect::<Result<_, _>>()?
         };
-        for id in &ids {
-            if mark_deleted(tx, stream, id, now, cursor)? {
-                deleted += 1;
-            }
+        for (rid, id) in &rows {
+            delete_row(tx, stream, *rid, id, now, cursor)?;
+            deleted += 1;
         }
-        if ids.len() < BATCH {
+        if rows.len() < BATCH {
             return Ok(deleted);
         }
     }
